@@ -1,0 +1,7 @@
+"""`python -m auditpack`."""
+
+import sys
+
+from auditpack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,160 @@
+"""One function per command: wiring only. The command line calls these; tests may too."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from auditpack.config import Settings
+from auditpack.errors import ConfigError, UsageError
+from auditpack.records import Api
+from auditpack.sources import AnalyticsSource, ApiClient, ComplianceSource
+from auditpack.store import AnalyticsPolicy, FeedPolicy, Store, SyncRequest, SyncResult, collect
+from auditpack.store.status import StoreStatus, store_status
+
+SOURCES = ("all", "analytics", "compliance")
+
+
+def _client(settings: Settings, api: Api, key: SecretStr | None, per_minute: int) -> ApiClient:
+    var = f"AUDITPACK_{api.value.upper()}_KEY"
+    if key is None:
+        raise ConfigError(f"no {api.value} API key: set {var} (or {var}_FILE, or "
+                          "api.secrets_file)", hint=f"or collect with --source "
+                          f"{'compliance' if api is Api.ANALYTICS else 'analytics'}")
+    return ApiClient(api, settings.api.base_url, key, key_name=var, per_minute=per_minute,
+                     timeout=settings.api.timeout_seconds, max_retries=settings.api.max_retries)
+
+
+@dataclass
+class CollectOutcome:
+    """A finished collection and the request counts behind it."""
+
+    result: SyncResult
+    requests: dict[str, int] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+
+
+def run_collect(settings: Settings, *, source: str = "all", since: date | None = None,
+                until: date | None = None, now: datetime | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> CollectOutcome:
+    """`auditpack collect`: read the selected APIs into the store, incrementally."""
+    if source not in SOURCES:
+        raise UsageError(f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
+    if since and until and since > until:
+        raise UsageError(f"--since {since} is after --until {until}")
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise UsageError("--now needs a time zone, e.g. 2026-10-05T06:00:00Z")
+    want_analytics = source in ("all", "analytics") and settings.analytics.enabled
+    want_compliance = source in ("all", "compliance") and settings.compliance.enabled
+    if not (want_analytics or want_compliance):
+        raise UsageError("nothing to collect: the selected source is disabled in the configuration")
+    clients: dict[str, ApiClient] = {}
+    with ExitStack() as stack:
+        if want_analytics:
+            clients["analytics"] = _client(settings, Api.ANALYTICS, settings.secrets.analytics_key,
+                                           settings.analytics.rate_limit_per_minute)
+        if want_compliance:
+            clients["compliance"] = _client(settings, Api.COMPLIANCE,
+                                            settings.secrets.compliance_key,
+                                            settings.compliance.rate_limit_per_minute)
+        for client in clients.values():
+            stack.callback(client.close)
+        a = settings.analytics
+        request = SyncRequest(
+            now=now, since=since, until=until,
+            analytics=AnalyticsSource(clients["analytics"]) if want_analytics else None,
+            compliance=ComplianceSource(clients["compliance"]) if want_compliance else None,
+            analytics_policy=AnalyticsPolicy(
+                delay_days=a.delay_days, lookback_days=a.lookback_days,
+                engagement_settle_days=a.engagement_settle_days,
+                usage_settle_days=a.usage_settle_days, usage_lag_hours=a.usage_lag_hours),
+            feed_policy=FeedPolicy(overlap_minutes=settings.compliance.overlap_minutes),
+        )
+        result = collect(Store(settings.store_path), request, progress)
+        return CollectOutcome(result,
+                              {k: c.requests_sent for k, c in clients.items()},
+                              {k: c.retries for k, c in clients.items()})
+
+
+def run_status(settings: Settings, now: datetime | None = None) -> StoreStatus:
+    """`auditpack status`: what the store holds."""
+    store = Store.open_existing(settings.store_path)
+    return store_status(store, now or datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class RebuildOutcome:
+    """The result of `store rebuild`."""
+
+    records: int
+    identical: bool | None  # None when there was no database before
+
+
+def run_rebuild(settings: Settings) -> RebuildOutcome:
+    """`auditpack store rebuild`: recreate the database from the archive alone."""
+    store = Store.open_existing(settings.store_path)
+    with store.locked():
+        before: dict[str, str] | None = None
+        if store.db_path.exists():
+            old = store.database()
+            try:
+                old.catch_up(store.archive())
+                before = old.fingerprint()
+            finally:
+                old.close()
+        fresh_path = store.db_path.with_suffix(".rebuild")
+        fresh_path.unlink(missing_ok=True)
+        fresh = Store(store.root)
+        fresh.db_path = fresh_path
+        db = fresh.database()
+        try:
+            records = db.catch_up(store.archive())
+            after = db.fingerprint()
+        finally:
+            db.close()
+        Path(str(store.db_path) + ".wal").unlink(missing_ok=True)
+        shutil.move(fresh_path, store.db_path)
+    return RebuildOutcome(records, None if before is None else before == after)
+
+
+def run_verify_archive(settings: Settings) -> list[str]:
+    """`auditpack store verify`: every archived object matches its hash; the log chain holds."""
+    store = Store.open_existing(settings.store_path)
+    archive = store.archive()
+    problems: list[str] = []
+    seen: set[str] = set()
+    for record in archive.records():
+        sha = str(record.get("sha256"))
+        if record["kind"] != "response" or sha in seen:
+            continue
+        seen.add(sha)
+        try:
+            archive.read_body(sha)
+        except Exception as exc:  # StoreError carries the one-line reason
+            problems.append(str(exc))
+    problems.extend(store.log.verify())
+    return problems
+
+
+def demo_settings(workdir: Path, base_url: str, keys: dict[str, Any]) -> Settings:
+    """Settings for the bundled sample: store in `workdir`, limits lifted for a quick run."""
+    from auditpack.config import Secrets
+
+    settings = Settings.model_validate({
+        "organization": {"name": "Example Corp (synthetic demo)"},
+        "store": {"path": str(workdir / "store")},
+        "api": {"base_url": base_url, "max_retries": 6},
+        "analytics": {"rate_limit_per_minute": 0},
+        "compliance": {"rate_limit_per_minute": 0},
+    })
+    settings.secrets = Secrets(analytics_key=SecretStr(keys["analytics"]),
+                               compliance_key=SecretStr(keys["compliance"]))
+    return settings

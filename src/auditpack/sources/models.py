@@ -1,0 +1,105 @@
+"""Wire models of the pages auditpack reads.
+
+They check only what collection relies on (envelopes, identifiers, timestamps) and allow
+every other field: the API adds fields and activity types often, and the raw body is archived
+verbatim anyway, so nothing unknown is lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+
+from auditpack.errors import ResponseError
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class ActivityRef(BaseModel):
+    """The part of an activity collection needs; the rest stays in the raw body."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    created_at: datetime
+    type: str
+
+
+class ActivityPage(_Open):
+    """`GET /v1/compliance/activities`."""
+
+    data: list[ActivityRef]
+    has_more: bool = False
+    first_id: str | None = None
+    last_id: str | None = None
+
+
+class CursorPage(_Open):
+    """Page-token envelopes: analytics lists and compliance directory lists."""
+
+    data: list[dict[str, Any]]
+    next_page: str | None = None
+    has_more: bool | None = None
+
+
+class SummariesPage(_Open):
+    """`summaries`: the older reference wraps days in `summaries`, the newer in `data`."""
+
+    data: list[dict[str, Any]]
+    next_page: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _either_envelope(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "data" not in value and "summaries" in value:
+            return {**value, "data": value["summaries"]}
+        return value
+
+
+class IdRecord(_Open):
+    """A directory record: only its identifier is required."""
+
+    id: str
+
+
+class GroupMember(_Open):
+    """`groups/{id}/members` rows are keyed by `user_id`."""
+
+    user_id: str
+
+
+class Organization(_Open):
+    """`GET /v1/compliance/organizations` rows."""
+
+    uuid: str
+    name: str | None = None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+_ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {}
+
+
+def parse_page(model: type[M], parsed: Any, where: str) -> M:
+    """Validate a parsed JSON body, or raise ResponseError naming the endpoint."""
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _ADAPTERS[model] = TypeAdapter(model)
+    try:
+        result: M = adapter.validate_python(parsed)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        raise ResponseError(
+            f"{where}: the response does not match the documented format ({loc}: {first['msg']})"
+        ) from None
+    return result
+
+
+def parse_records(model: type[M], rows: list[dict[str, Any]], where: str) -> list[M]:
+    """Validate every row of a page."""
+    return [parse_page(model, row, where) for row in rows]
