@@ -35,9 +35,10 @@ from datetime import datetime
 from auditpack.config import load_settings
 from auditpack.pipeline import run_collect
 cfg, now = sys.argv[1], datetime.fromisoformat(sys.argv[2].replace("Z", "+00:00"))
+since = __import__("datetime").date.fromisoformat(sys.argv[3])
 settings = load_settings(__import__("pathlib").Path(cfg))
 t0 = time.perf_counter()
-outcome = run_collect(settings, now=now)
+outcome = run_collect(settings, now=now, since=since)
 wall = time.perf_counter() - t0
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"wall": wall, "peak_mib": peak_kib / 1024, "requests": outcome.requests,
@@ -76,13 +77,15 @@ def _serve(dataset: Path, now: str, ra: int, rc: int) -> tuple[subprocess.Popen[
 def _collect(workdir: Path, url: str, meta: dict, now: str, ra: int, rc: int) -> dict:
     store = workdir / "store"
     subprocess.run(["rm", "-rf", str(store)], check=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "auditpack.toml"
     cfg.write_text(f'[store]\npath = "store"\n[api]\nbase_url = "{url}"\n'
                    f"[analytics]\nrate_limit_per_minute = {ra}\n"
                    f"[compliance]\nrate_limit_per_minute = {rc}\n", encoding="utf-8")
     env = {**os.environ, "AUDITPACK_ANALYTICS_KEY": meta["keys"]["analytics"],
            "AUDITPACK_COMPLIANCE_KEY": meta["keys"]["compliance"]}
-    done = subprocess.run([PY, "-c", CHILD, str(cfg), now], env=env, check=True,
+    since = meta["period"]["start"]
+    done = subprocess.run([PY, "-c", CHILD, str(cfg), now, since], env=env, check=True,
                           capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -100,7 +103,8 @@ def minimum_requests(dataset: Path, now: str) -> dict[str, int]:
     clock = datetime.fromisoformat(now.replace("Z", "+00:00"))
     today = clock.date()
     a = meta["analytics"]
-    first = max(date(2026, 1, 1), today - timedelta(days=a.get("lookback_days", 90)))
+    first = max(date(2026, 1, 1), today - timedelta(days=a.get("lookback_days", 90)),
+                date.fromisoformat(meta["period"]["start"]))
     analytics = 0
     engagement_days = [first + timedelta(days=i) for i in range((today - first).days)]
     available = [d for d in engagement_days if d <= today - timedelta(days=3)]
@@ -108,7 +112,9 @@ def minimum_requests(dataset: Path, now: str) -> dict[str, int]:
         for day in available:
             analytics += max(1, math.ceil(_gz_lines(dataset / "analytics" / folder /
                                                     f"{day}.jsonl.gz") / 1000))
-    usage_days = [d for d in engagement_days
+    usage_first = max(date(2026, 1, 1), date.fromisoformat(meta["period"]["start"]))
+    all_days = [usage_first + timedelta(days=i) for i in range((today - usage_first).days)]
+    usage_days = [d for d in all_days
                   if datetime(d.year, d.month, d.day, tzinfo=clock.tzinfo) + timedelta(days=1)
                   <= clock - timedelta(hours=24)]
     for folder in ("user_usage", "user_cost"):

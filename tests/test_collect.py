@@ -230,3 +230,46 @@ def test_bad_responses_fail_clearly_and_leave_the_store(
             assert secret not in info.value.one_line()  # type: ignore[attr-defined]
     after = Store(tmp_path / "store").fingerprint()
     assert after == before
+
+
+def test_older_summaries_envelope_is_read(small_org: Org, tmp_path: Path) -> None:
+    import shutil
+
+    dataset = tmp_path / "dataset"
+    shutil.copytree(small_org.path, dataset)
+    meta = json.loads((dataset / "dataset.json").read_text())
+    meta["analytics"]["summaries_envelope"] = "summaries"
+    (dataset / "dataset.json").write_text(json.dumps(meta))
+    clock = small_org.schedule[-1]
+    with MockApi(dataset, now=clock, rate_limit_analytics=0, rate_limit_compliance=0) as api:
+        run_collect(settings_for(tmp_path, api.url, small_org), now=clock, source="analytics",
+                    since=small_org.start)
+        bodies = [r for r in api.requests if r.path.endswith("/summaries")]
+    assert bodies
+    (n,) = query(tmp_path, "SELECT count(*) FROM an_summaries")[0]
+    assert n == small_org.truth.counts.analytics["summaries"].total
+
+
+def test_cli_wrong_keys_exit_non_zero_with_one_line(small_org: Org, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from auditpack.cli import main
+
+    clock = small_org.meta["collection_schedule"][-1]
+    with MockApi(small_org.path, rate_limit_analytics=0, rate_limit_compliance=0) as api:
+        cfg = tmp_path / "auditpack.toml"
+        cfg.write_text(f'[store]\npath = "store"\n[api]\nbase_url = "{api.url}"\n'
+                       "max_retries = 0\n", encoding="utf-8")
+        for source, var, scope in (("analytics", "AUDITPACK_ANALYTICS_KEY", "read:analytics"),
+                                   ("compliance", "AUDITPACK_COMPLIANCE_KEY",
+                                    "read:compliance_org_data")):
+            monkeypatch.setenv(var, "sk-ant-api01-NOT-THE-RIGHT-KEY")
+            code = main(["collect", "--config", str(cfg), "--now", clock, "--source", source])
+            err = capsys.readouterr().err
+            assert code == 3
+            assert len(err.strip().splitlines()) == 1
+            assert var in err and scope in err
+            assert "NOT-THE-RIGHT-KEY" not in err
+        monkeypatch.delenv("AUDITPACK_ANALYTICS_KEY")
+        assert main(["collect", "--config", str(cfg), "--source", "analytics"]) == 3
+        assert "no analytics API key: set AUDITPACK_ANALYTICS_KEY" in capsys.readouterr().err

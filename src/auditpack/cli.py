@@ -28,7 +28,8 @@ samples_app = typer.Typer(no_args_is_help=True, help="Synthetic organizations fo
 app.add_typer(store_app, name="store")
 app.add_typer(samples_app, name="samples")
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output is not cut at 80 columns: wide tables stay one row per line for grep and diff.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="auditpack.toml to use "
@@ -144,6 +145,57 @@ def _print_status(st: Any) -> None:
 
 def _t(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+FrameworkOpt = Annotated[list[str] | None, typer.Option(
+    "--framework", "-f", help="soc2, iso27001, nis2, eu-ai-act, pci-dss (repeatable; default all).")]
+
+
+@app.command()
+def build(
+    period: Annotated[str, typer.Option(help="2026-Q3, 2026-09 or 2026-09-01..2026-11-20.")],
+    config: ConfigOpt = None,
+    framework: FrameworkOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out"),
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Assess as of this instant (default: the newest data held).")] = None,
+) -> None:
+    """Assess a period: evidence items, control assessments, findings and JSON outputs."""
+    outcome = pipeline.run_build(_settings(config), period=period, frameworks=framework,
+                                 out=out_dir, as_of=_moment(as_of, "--as-of"))
+    severities: dict[str, int] = {}
+    for result in outcome.results:
+        for finding in result.findings:
+            severities[finding.severity.value] = severities.get(finding.severity.value, 0) + 1
+    table = Table("Framework", "controls", "effective", "exceptions", "insufficient data",
+                  "manual", "n/a", box=None)
+    for fw in outcome.frameworks:
+        c = fw.counts()
+        table.add_row(fw.short_name, str(len(fw.controls)), str(c["effective"]),
+                      str(c["exceptions"]), str(c["insufficient_data"]), str(c["manual"]),
+                      str(c["not_applicable"]))
+    out.print(table)
+    out.print("Findings: " + (", ".join(f"{severities.get(s, 0)} {s}" for s in
+                                        ("high", "medium", "low", "info"))))
+    out.print(f"Wrote {len(outcome.files)} files to {outcome.out}")
+
+
+@app.command()
+def coverage(framework: FrameworkOpt = None) -> None:
+    """Print the control × data-source coverage matrix and its counts."""
+    rows, counts = pipeline.run_coverage(framework)
+    table = Table("Framework", "Control", "Title", "Analytics", "Compliance", "Both",
+                  "Evidence", box=None)
+    for row in rows:
+        table.add_row(row.framework, row.control_id, row.title, row.analytics, row.compliance,
+                      row.combined, ", ".join(row.evidence))
+    out.print(table)
+    summary = Table("Framework", "Controls", "Analytics full/partial/none",
+                    "Compliance full/partial/none", "Both full/partial/none", box=None)
+    for c in counts:
+        summary.add_row(c.name, str(c.controls), "/".join(map(str, c.analytics)),
+                        "/".join(map(str, c.compliance)), "/".join(map(str, c.combined)))
+    out.print(summary)
 
 
 @store_app.command("rebuild")

@@ -158,3 +158,116 @@ def demo_settings(workdir: Path, base_url: str, keys: dict[str, Any]) -> Setting
     settings.secrets = Secrets(analytics_key=SecretStr(keys["analytics"]),
                                compliance_key=SecretStr(keys["compliance"]))
     return settings
+
+
+# -- evidence, controls and outputs ------------------------------------------------------
+
+POLICY_KEYS = frozenset({
+    "dormant_days", "key_rotation_days", "termination_revocation_max_hours", "time_zone",
+    "working_hours", "approved_connectors", "approved_skills", "restricted_workspaces",
+    "restricted_projects", "restricted_groups", "download_burst_sensitivity",
+    "failed_login_burst", "failed_login_window_minutes", "settings_baseline", "cost_centres",
+    "log_retention_min_days", "access_review_max_interval_days", "review_deadline_days",
+})
+# policy key -> the framework parameter it must not loosen
+POLICY_LIMITS = {
+    "dormant_days": "inactive_account_max_days",
+    "termination_revocation_max_hours": "termination_revocation_max_hours",
+    "log_retention_min_days": "log_retention_min_days",
+    "access_review_max_interval_days": "access_review_max_interval_days",
+    "key_rotation_days": "system_credential_rotation_days",
+}
+
+
+def resolve_frameworks(catalogs: dict[str, Any], chosen: list[str] | None) -> list[str]:
+    """The frameworks to build (all by default); an unknown key is a usage error."""
+    if not chosen:
+        return sorted(catalogs)
+    unknown = [f for f in chosen if f not in catalogs]
+    if unknown:
+        raise UsageError(f"unknown framework {unknown[0]!r}: choose from "
+                         f"{', '.join(sorted(catalogs))}")
+    return list(dict.fromkeys(chosen))
+
+
+def checked_policy(settings: Settings, catalogs: dict[str, Any],
+                   frameworks: list[str]) -> Any:
+    """The `[policy]` table as a Policy, refusing unknown keys and values looser than a
+    chosen framework's own limit (e.g. dormant_days 120 against PCI DSS 8.2.6's 90)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from auditpack.controls import check_policy_value
+    from auditpack.evidence import policy_from_config
+
+    values = settings.policy
+    unknown = sorted(set(values) - POLICY_KEYS)
+    if unknown:
+        raise UsageError(f"[policy] has an unknown setting {unknown[0]!r}",
+                         hint=f"known settings: {', '.join(sorted(POLICY_KEYS))}")
+    for key, param in POLICY_LIMITS.items():
+        if key in values:
+            check_policy_value(catalogs, param, values[key], setting=f"policy.{key}",
+                               frameworks=frameworks)
+    try:
+        ZoneInfo(str(values.get("time_zone", "UTC")))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"policy.time_zone {values.get('time_zone')!r} is not a known "
+                         "IANA time zone (e.g. Europe/Berlin)") from None
+    try:
+        return policy_from_config(values)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"[policy]: {exc}") from None
+
+
+@dataclass
+class BuildOutcome:
+    """What `build` produced."""
+
+    out: Path
+    results: list[Any]
+    frameworks: list[Any]
+    files: list[Path]
+
+
+def run_build(settings: Settings, *, period: str, frameworks: list[str] | None = None,
+              out: Path, as_of: datetime | None = None) -> BuildOutcome:
+    """`auditpack build`: evidence items → control assessments → outputs under `out`."""
+    import duckdb
+
+    from auditpack.controls import assess, catalog_dir, load_catalogs
+    from auditpack.evidence import build_context, compute_all, parse_period
+    from auditpack.report.jsonout import write_outputs
+
+    the_period = parse_period(period)
+    catalogs = load_catalogs(catalog_dir())
+    chosen = resolve_frameworks(catalogs, frameworks)
+    policy = checked_policy(settings, catalogs, chosen)
+    store = Store.open_existing(settings.store_path)
+    with store.locked():
+        db = store.database()
+        try:
+            db.catch_up(store.archive())
+        finally:
+            db.close()
+    con = duckdb.connect(str(store.db_path), read_only=True)
+    try:
+        con.execute("SET TimeZone='UTC'")
+        ctx = build_context(con, the_period, policy, as_of=as_of)
+        results = compute_all(ctx)
+    finally:
+        con.close()
+    sources = {s for s, held in (("analytics", bool(ctx.holdings.analytics_days)),
+                                 ("compliance", ctx.holdings.has_compliance)) if held}
+    assessed = assess(catalogs, results, sources, chosen)
+    out.mkdir(parents=True, exist_ok=True)
+    files = write_outputs(out, results, assessed)
+    return BuildOutcome(out, results, assessed, files)
+
+
+def run_coverage(frameworks: list[str] | None = None) -> tuple[list[Any], list[Any]]:
+    """`auditpack coverage`: the control × source matrix and its counts."""
+    from auditpack.controls import catalog_dir, coverage_counts, coverage_matrix, load_catalogs
+
+    catalogs = load_catalogs(catalog_dir())
+    chosen = resolve_frameworks(catalogs, frameworks)
+    return coverage_matrix(catalogs, chosen), coverage_counts(catalogs, chosen)

@@ -7,6 +7,13 @@ Typical use::
     check_policy_value(catalogs, "inactive_account_max_days", 120, setting="policy.dormant_days")
 """
 
+from auditpack.controls.assess import (
+    STATUSES,
+    ControlAssessment,
+    FrameworkAssessment,
+    assess,
+    assess_control,
+)
 from auditpack.controls.catalog import (
     CatalogError,
     catalog_dir,
@@ -41,6 +48,11 @@ from auditpack.controls.schema import (
 )
 
 __all__ = [
+    "STATUSES",
+    "ControlAssessment",
+    "FrameworkAssessment",
+    "assess",
+    "assess_control",
     "Catalog",
     "CatalogError",
     "Control",

@@ -50,5 +50,5 @@ class SlidingWindowLimiter:
                 reset = self._admitted[-1] + self.window - now
                 return Admission(False, self.limit, 0, reset, max(1, math.ceil(wait)))
             self._admitted.append(now)
-            reset = now + self.window - now
-            return Admission(True, self.limit, self.limit - len(self._admitted), reset, 0)
+            # The request just counted is the newest, so the window empties one window from now.
+            return Admission(True, self.limit, self.limit - len(self._admitted), self.window, 0)

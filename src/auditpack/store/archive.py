@@ -100,8 +100,13 @@ class Archive:
 
     # -- writing -------------------------------------------------------------------------
 
-    def put(self, raw: RawResponse, *, run_id: str, ids: dict[str, str] | None = None) -> bool:
-        """Archive one response; return False when that request and body were already held."""
+    def put(self, raw: RawResponse, *, run_id: str, ids: dict[str, str] | None = None,
+            span: tuple[str, str] | None = None) -> bool:
+        """Archive one response; return False when that request and body were already held.
+
+        `span` (oldest, newest `created_at` of a feed page) lets the database deduplicate a
+        page against only the activities of its own time span.
+        """
         record: dict[str, Any] = {
             "kind": "response", "api": raw.api.value, "endpoint": raw.endpoint, "path": raw.path,
             "ids": ids or {}, "params": [list(p) for p in raw.params], "status": raw.status,
@@ -109,6 +114,8 @@ class Archive:
             "fetched_at": raw.fetched_at.isoformat().replace("+00:00", "Z"),
             "request_id": raw.request_id, "run_id": run_id,
         }
+        if span is not None:
+            record["span"] = list(span)
         key = _response_key(record)
         with self._lock:
             if key in self._responses:

@@ -25,6 +25,11 @@ from auditpack.store.schema import ANALYTICS_TABLES, DIRECTORY_TABLES, SCHEMA_SQ
 
 _ACTIVITIES_ENDPOINT = "/v1/compliance/activities"
 _SUMMARIES_ENDPOINT = "/v1/organizations/analytics/summaries"
+# One JSON parse per activity extracts every column (each `->>` would parse it again).
+_ACTIVITY_PATHS = ["$.id", "$.created_at", "$.type", "$.organization_id", "$.organization_uuid",
+                   "$.actor.type", "$.actor.user_id", "$.actor.email_address",
+                   "$.actor.unauthenticated_email_address", "$.actor.ip_address",
+                   "$.actor.user_agent"]
 _FEED_BATCH = 40  # activity pages per insert: big enough to amortise, small enough for memory
 _JSON_OPTS = "format='unstructured', compression='gzip', maximum_object_size=33554432"
 
@@ -32,7 +37,7 @@ _JSON_OPTS = "format='unstructured', compression='gzip', maximum_object_size=335
 class Database:
     """The evidence database: queryable, rebuildable, never the source of truth."""
 
-    def __init__(self, path: Path, *, memory_limit: str = "1GB", read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, memory_limit: str = "512MB", read_only: bool = False) -> None:
         self.path = path
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
@@ -127,42 +132,37 @@ class Database:
             if not Path(file).exists():
                 raise StoreError(f"archive object {record['sha256']} is missing: run `auditpack "
                                  "store verify` and collect again")
+        # Only activities inside the batch's own time span can already be held (overlapping
+        # windows, re-read pages): the anti-join reads just that span, not the whole table.
+        spans = [r.get("span") for r in records]
+        if all(spans):
+            low = min(str(s[0]) for s in spans if s)
+            high = max(str(s[1]) for s in spans if s)
+        else:
+            low, high = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"
         self.con.execute("BEGIN TRANSACTION")
         try:
             for record in records:
                 self._insert_response(record)
             self.con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE feed_batch AS
-                SELECT e, regexp_extract(filename, '([0-9a-f]{{64}})\\.json\\.gz$', 1) AS page_sha256,
-                       list_position($files, filename) AS page_no, ordinality AS row_no
-                FROM (SELECT unnest(data) AS e, generate_subscripts(data, 1) AS ordinality, filename
-                      FROM read_json($files, columns={{'data': 'JSON[]'}}, filename=true, {_JSON_OPTS}))
-            """, {"files": files})
-            self.con.execute("""
                 INSERT INTO activities
-                SELECT id, created_at, type, organization_id, organization_uuid, actor_type,
-                       actor_user_id, actor_email, actor_ip, actor_user_agent, raw, page_sha256
+                SELECT v[1], TRY_CAST(v[2] AS TIMESTAMPTZ), v[3], v[4], v[5], v[6], v[7],
+                       coalesce(v[8], v[9]), v[10], v[11], e, page_sha256
                 FROM (
-                    SELECT e->>'id' AS id, TRY_CAST(e->>'created_at' AS TIMESTAMPTZ) AS created_at,
-                           e->>'type' AS type, e->>'organization_id' AS organization_id,
-                           e->>'organization_uuid' AS organization_uuid,
-                           e->'actor'->>'type' AS actor_type,
-                           e->'actor'->>'user_id' AS actor_user_id,
-                           coalesce(e->'actor'->>'email_address',
-                                    e->'actor'->>'unauthenticated_email_address') AS actor_email,
-                           e->'actor'->>'ip_address' AS actor_ip,
-                           e->'actor'->>'user_agent' AS actor_user_agent,
-                           e AS raw, page_sha256,
-                           row_number() OVER (PARTITION BY e->>'id' ORDER BY page_no, row_no) AS rn
-                    FROM feed_batch
+                    SELECT json_extract_string(e, {_ACTIVITY_PATHS!r}) AS v, e,
+                           regexp_extract(filename, '([0-9a-f]{{64}})\\.json\\.gz$', 1)
+                               AS page_sha256,
+                           list_position($files, filename) AS page_no
+                    FROM (SELECT unnest(data) AS e, filename
+                          FROM read_json($files, columns={{'data': 'JSON[]'}}, filename=true,
+                                         {_JSON_OPTS}))
                 ) n
-                WHERE rn = 1 AND NOT EXISTS (
+                WHERE NOT EXISTS (
                     SELECT 1 FROM activities a
-                    WHERE a.created_at BETWEEN (SELECT min(TRY_CAST(e->>'created_at' AS TIMESTAMPTZ)) FROM feed_batch)
-                                           AND (SELECT max(TRY_CAST(e->>'created_at' AS TIMESTAMPTZ)) FROM feed_batch)
-                      AND a.id = n.id)
-            """)
-            self.con.execute("DROP TABLE feed_batch")
+                    WHERE a.created_at BETWEEN $low::TIMESTAMPTZ AND $high::TIMESTAMPTZ
+                      AND a.id = n.v[1])
+                QUALIFY row_number() OVER (PARTITION BY v[1] ORDER BY page_no) = 1
+            """, {"files": files, "low": low, "high": high})
             self.con.execute("INSERT INTO ingest_state VALUES (?)", [records[-1]["seq"]])
             self.con.execute("COMMIT")
         except BaseException:

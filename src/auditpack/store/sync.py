@@ -149,11 +149,12 @@ class _Run:
         if self.stop.is_set():
             raise _Stopped
 
-    def put(self, source: str, raw: RawResponse, records: int, ids: dict[str, str]) -> None:
+    def put(self, source: str, raw: RawResponse, records: int, ids: dict[str, str],
+            span: tuple[str, str] | None = None) -> None:
         tally = self.tallies[source]
         tally.pages += 1
         tally.records += records
-        if self.archive.put(raw, run_id=self.request.run_id, ids=ids):
+        if self.archive.put(raw, run_id=self.request.run_id, ids=ids, span=span):
             tally.new_pages += 1
         self.progress(source, 1, records)
         self.wake.set()
@@ -379,7 +380,7 @@ def _read_window(run: _Run, reader: ComplianceReader, window: dict[str, Any]) ->
                 raise
             after_id, pages, records, start_cursor = None, 0, 0, None
             continue
-        run.put("compliance", raw, len(page.data), {})
+        run.put("compliance", raw, len(page.data), {}, _span(page.data))
         pages += 1
         records += len(page.data)
         start_cursor = start_cursor or page.first_id
@@ -397,6 +398,14 @@ def _read_window(run: _Run, reader: ComplianceReader, window: dict[str, Any]) ->
     run.note("compliance", "window", **summary)
     run.tallies["compliance"].windows.append(summary)
     run.store.save_checkpoint(None)
+
+
+def _span(activities: Any) -> tuple[str, str] | None:
+    """The oldest and newest `created_at` of a feed page (UTC, RFC 3339)."""
+    if not activities:
+        return None
+    times = [a.created_at for a in activities]
+    return _iso(min(times)), _iso(max(times))
 
 
 def _collect_compliance(run: _Run, reader: ComplianceReader,
