@@ -163,6 +163,10 @@ def build(
     """Assess a period: evidence items, control assessments, findings and JSON outputs."""
     outcome = pipeline.run_build(_settings(config), period=period, frameworks=framework,
                                  out=out_dir, as_of=_moment(as_of, "--as-of"))
+    _print_build(outcome)
+
+
+def _print_build(outcome: Any) -> None:
     severities: dict[str, int] = {}
     for result in outcome.results:
         for finding in result.findings:
@@ -274,6 +278,7 @@ def demo(
 
     result = run_demo(workdir, dataset, say=out.print)
     _print_status(result.status)
+    _print_build(result.build)
 
 
 def _fail(line: str) -> None:

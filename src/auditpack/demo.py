@@ -16,7 +16,7 @@ from pathlib import Path
 
 import auditpack
 from auditpack.errors import UsageError
-from auditpack.pipeline import demo_settings, run_collect, run_status
+from auditpack.pipeline import BuildOutcome, demo_settings, run_build, run_collect, run_status
 from auditpack.store.status import StoreStatus
 
 SAMPLE = "example-corp"
@@ -33,6 +33,7 @@ class DemoResult:
 
     store: Path
     status: StoreStatus
+    build: BuildOutcome
 
 
 def run_demo(workdir: Path, dataset: Path | None = None,
@@ -63,4 +64,10 @@ def run_demo(workdir: Path, dataset: Path | None = None,
     assert settings is not None and clock is not None
     (workdir / "auditpack.toml").write_text(
         '# Written by `auditpack demo`.\n[store]\npath = "store"\n', encoding="utf-8")
-    return DemoResult(settings.store_path, run_status(settings, now=clock))
+    # The sample ships the policy its customer would configure (approved lists, restricted
+    # groups, working hours): detection runs on that policy, never on names in the data.
+    settings.policy = {**meta.get("policy", {}), "time_zone": meta.get("time_zone", "UTC")}
+    period = f"{meta['period']['start']}..{meta['period']['end']}"
+    build = run_build(settings, period=period, out=workdir / "out", as_of=clock)
+    say(f"demo: assessed {period} for {len(build.frameworks)} frameworks into {workdir / 'out'}")
+    return DemoResult(settings.store_path, run_status(settings, now=clock), build)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from auditpack.evidence.interface import (
@@ -12,6 +13,8 @@ from auditpack.evidence.interface import (
     Lineage,
     Status,
 )
+
+FEED_START_GRACE_DAYS = 7
 
 
 def insufficient(item: EvidenceItem, reason: str, coverage: Coverage = Coverage.NONE,
@@ -29,6 +32,10 @@ def compliance_gap(ctx: EvidenceContext) -> str | None:
     if held.snapshot_id is None:
         return "no Compliance API directory snapshot was collected"
     lower, upper = held.feed_covered
+    if held.feed_first_event is not None:
+        # A feed read from its beginning holds nothing before the first recorded event; a week
+        # of grace absorbs a quiet start (weekends, holidays).
+        lower = max(lower, held.feed_first_event - timedelta(days=FEED_START_GRACE_DAYS))
     if lower > ctx.period.start_at:
         return (f"the activity feed is held from {lower:%Y-%m-%d %H:%M} UTC only, after the "
                 f"period start {ctx.period.start}")

@@ -21,8 +21,8 @@ _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def holdings(con: duckdb.DuckDBPyConnection, period: Period) -> Holdings:
     """What the store holds that bears on `period`.
 
-    The directory snapshot chosen is the latest one observed at or before the period end (a
-    dated snapshot of the state the period closed with); failing that, the earliest after it.
+    The directory snapshot chosen is the one observed nearest the period end, on either side
+    (the state the period closed with); on a tie, the earlier one.
     """
     held = Holdings()
     for report, first, last in con.execute(
@@ -33,11 +33,12 @@ def holdings(con: duckdb.DuckDBPyConnection, period: Period) -> Holdings:
     if row and row[0]:
         lower = row[2] if row[1] == row[0] else datetime.min.replace(tzinfo=UTC)
         held.feed_covered = (lower.astimezone(UTC), row[3].astimezone(UTC))
+        first = con.execute("SELECT min(created_at) FROM activities").fetchone()
+        held.feed_first_event = first[0].astimezone(UTC) if first and first[0] else None
     snap = con.execute("""
         SELECT snapshot_id, as_of FROM dir_observations
-        ORDER BY (as_of > ?::TIMESTAMPTZ), CASE WHEN as_of <= ?::TIMESTAMPTZ THEN -epoch(as_of)
-                 ELSE epoch(as_of) END
-        LIMIT 1""", [period.end_at, period.end_at]).fetchone()
+        ORDER BY abs(epoch(as_of) - epoch(?::TIMESTAMPTZ)), as_of
+        LIMIT 1""", [period.end_at]).fetchone()
     if snap:
         held.snapshot_id, held.snapshot_as_of = snap[0], snap[1].astimezone(UTC)
     return held

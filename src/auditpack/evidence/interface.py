@@ -205,6 +205,9 @@ class Holdings:
 
     analytics_days: dict[str, tuple[date, date] | None] = field(default_factory=dict)
     feed_covered: tuple[datetime, datetime] | None = None
+    # The oldest activity held: when a window was read from the feed's very beginning, the
+    # feed itself starts here (recording starts when the Compliance API is enabled).
+    feed_first_event: datetime | None = None
     snapshot_id: str | None = None  # the directory snapshot closest to the period end
     snapshot_as_of: datetime | None = None
 

@@ -1,0 +1,98 @@
+"""Collected stores of generated organizations, shared by every evidence test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from auditpack.demo import bundled_sample, run_demo
+from auditpack.evidence import (
+    EvidenceContext,
+    EvidenceResult,
+    Period,
+    Policy,
+    build_context,
+    compute_all,
+    policy_from_config,
+)
+from auditpack.mockapi.synth import generate
+from auditpack.mockapi.synth_truth import GroundTruth, load_ground_truth
+
+
+@dataclass
+class CollectedOrg:
+    """A dataset, its ground truth, and a store collected from it on its schedule."""
+
+    dataset: Path
+    store: Path
+    meta: dict[str, Any]
+    truth: GroundTruth
+
+    @property
+    def period(self) -> Period:
+        from datetime import date
+
+        p = self.meta["period"]
+        return Period(date.fromisoformat(p["start"]), date.fromisoformat(p["end"]))
+
+    @property
+    def policy(self) -> Policy:
+        return policy_from_config({**self.meta["policy"], "time_zone": self.meta["time_zone"]})
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.store / "auditpack.duckdb"), read_only=True)
+
+    def context(self, con: duckdb.DuckDBPyConnection, period: Period | None = None,
+                policy: Policy | None = None) -> EvidenceContext:
+        return build_context(con, period or self.period, policy or self.policy,
+                             as_of=self.as_of)
+
+    @property
+    def as_of(self) -> datetime:
+        """The clock of the last scheduled collection."""
+        return datetime.fromisoformat(self.meta["collection_schedule"][-1].replace("Z", "+00:00"))
+
+    def results(self, keys: list[str] | None = None, **kwargs: Any) -> list[EvidenceResult]:
+        con = self.connect()
+        try:
+            return compute_all(self.context(con, **kwargs), keys)
+        finally:
+            con.close()
+
+
+def _collect(dataset: Path, workdir: Path) -> CollectedOrg:
+    run_demo(workdir, dataset, say=lambda _: None)
+    meta = json.loads((dataset / "dataset.json").read_text())
+    return CollectedOrg(dataset, workdir / "store", meta, load_ground_truth(dataset))
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> CollectedOrg:
+    """The bundled sample organization (200 users, 2026-Q3), collected on its schedule."""
+    return _collect(bundled_sample(), tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="session")
+def other_org(tmp_path_factory: pytest.TempPathFactory) -> CollectedOrg:
+    """Another seed, size and anomaly mix: detection must not depend on the sample."""
+    dataset = tmp_path_factory.mktemp("other-dataset") / "org"
+    generate(dataset, users=90, days=92, seed=4242,
+             anomalies=["privilege_escalation", "export_burst", "dormant_seat",
+                        "leaver_activity", "failed_login_burst", "sso_toggled",
+                        "unapproved_connector", "off_hours_activity",
+                        "restricted_workspace_addition", "stale_api_key"])
+    return _collect(dataset, tmp_path_factory.mktemp("other"))
+
+
+@pytest.fixture()
+def sample_con(sample: CollectedOrg) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = sample.connect()
+    yield con
+    con.close()
