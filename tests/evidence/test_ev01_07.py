@@ -28,8 +28,8 @@ from auditpack.evidence import (
     Status,
     build_context,
 )
-from auditpack.evidence._common import compliance_gap
-from auditpack.evidence._identity import feed_gap, fetch, reference_time
+from auditpack.evidence._common import compliance_gap, feed_gap
+from auditpack.evidence._identity import fetch, reference_time
 from auditpack.evidence.ev01_seat_access_inventory import ITEM as EV01
 from auditpack.evidence.ev02_access_review import ITEM as EV02
 from auditpack.evidence.ev02_access_review import NO_ATTESTATION

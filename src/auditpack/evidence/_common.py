@@ -25,12 +25,22 @@ def insufficient(item: EvidenceItem, reason: str, coverage: Coverage = Coverage.
 
 
 def compliance_gap(ctx: EvidenceContext) -> str | None:
-    """Why Compliance data cannot support the period, or None if it can."""
+    """Why Compliance data (feed and directory) cannot support the period, or None if it can."""
+    if ctx.holdings.feed_covered is not None and ctx.holdings.snapshot_id is None:
+        return "no Compliance API directory snapshot was collected"
+    return feed_gap(ctx)
+
+
+def feed_gap(ctx: EvidenceContext) -> str | None:
+    """Why the activity feed cannot support the whole period, or None if it can.
+
+    A feed read from its very beginning holds nothing before the Compliance API was enabled,
+    so the oldest activity held stands in for the feed's start: a period before it is
+    `insufficient_data`, never an empty (and so passing) record.
+    """
     held = ctx.holdings
     if held.feed_covered is None:
         return "the Compliance API activity feed was not collected"
-    if held.snapshot_id is None:
-        return "no Compliance API directory snapshot was collected"
     lower, upper = held.feed_covered
     if held.feed_first_event is not None:
         # A feed read from its beginning holds nothing before the first recorded event; a week

@@ -31,29 +31,6 @@ FEED_START_SLACK_DAYS = 7
 MAX_FINDING_SOURCES = 200
 
 
-def feed_gap(ctx: EvidenceContext) -> str | None:
-    """Why the activity feed cannot support the period, or None if it can.
-
-    Extends `compliance_gap` with one case it cannot see: a first feed window without a lower
-    bound (collected "from the beginning") says nothing about when the feed began, so the
-    earliest held activity stands in for the Compliance API's enablement.
-    """
-    gap = compliance_gap(ctx)
-    if gap is not None:
-        return gap
-    row = ctx.con.execute("SELECT min(created_at) FROM activities").fetchone()
-    earliest = row[0] if row else None
-    if earliest is None:
-        return "the activity feed holds no activities"
-    earliest = earliest.astimezone(UTC)
-    if earliest.date() > ctx.period.start + timedelta(days=FEED_START_SLACK_DAYS):
-        return (f"the activity feed holds activities from {earliest:%Y-%m-%d} only, after the "
-                f"period start {ctx.period.start} (the feed starts at Compliance API enablement)")
-    if earliest >= ctx.period.end_at:
-        return f"the activity feed holds nothing before the period end {ctx.period.end}"
-    return None
-
-
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 # Time-zone offsets are sampled this often; every real transition falls on a quarter hour.
@@ -243,3 +220,7 @@ def iso(moment: datetime | None) -> str:
 def utc(moment: datetime) -> datetime:
     """A TIMESTAMPTZ from DuckDB as an aware UTC datetime (DuckDB returns the session zone)."""
     return moment.astimezone(UTC)
+
+
+# The feed and directory check of every EV08–EV13 item (one rule, in _common).
+feed_gap = compliance_gap

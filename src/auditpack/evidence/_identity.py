@@ -13,11 +13,10 @@ because DuckDB refuses a parameter the statement does not mention.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from auditpack.evidence._common import compliance_gap
 from auditpack.evidence.interface import Column, EvidenceContext, Finding, Severity, Status
 
 # Organization roles that administer the organization (claude-apis.md §4.5 C3).
@@ -157,18 +156,6 @@ def feed_start(ctx: EvidenceContext) -> datetime | None:
         return lower
     first = held.feed_first_event
     return day_start(first.astimezone(UTC).date()) if first is not None else None
-
-
-def feed_gap(ctx: EvidenceContext) -> str | None:
-    """Why the activity feed cannot support the whole period, or None if it can.
-
-    `_common.compliance_gap` without its directory requirement: items that read only the feed
-    must not fail for want of a snapshot.
-    """
-    held = ctx.holdings
-    if held.feed_covered is None:
-        return "the Compliance API activity feed was not collected"
-    return compliance_gap(replace(ctx, holdings=replace(held, snapshot_id=held.snapshot_id or "")))
 
 
 def snapshot_gap(ctx: EvidenceContext) -> str | None:

@@ -219,28 +219,6 @@ def feed_span(ctx: EvidenceContext) -> FeedSpan | None:
     return FeedSpan(None if unbounded else utc(lower), utc(upper), first)
 
 
-def feed_reason(ctx: EvidenceContext) -> str | None:
-    """Why the feed cannot support the period, or None.
-
-    Adds one case to `compliance_gap`: a feed read from its very beginning holds nothing
-    before the Compliance API was enabled, so a period that ends before the first recorded
-    event is `insufficient_data`, never an empty (and so passing) record.
-    """
-    reason = compliance_gap(ctx)
-    if reason is not None:
-        return reason
-    span = feed_span(ctx)
-    if span is None:
-        return "the Compliance API activity feed was not collected"
-    if span.lower is None and (span.first_event is None
-                               or span.first_event >= ctx.period.end_at):
-        first = f"{span.first_event:%Y-%m-%d %H:%M} UTC" if span.first_event else "no event"
-        return (f"the activity feed holds nothing before its first recorded event ({first}); "
-                "the Compliance API records from its enablement only, so the period "
-                f"{ctx.period.label()} cannot be evidenced")
-    return None
-
-
 def late_start_note(ctx: EvidenceContext) -> str | None:
     """A limitation when the feed's first event falls well inside the period."""
     span = feed_span(ctx)
@@ -462,3 +440,7 @@ def analytics_pages(ctx: EvidenceContext, tables: Sequence[str], limit: int = 50
     rows = ctx.con.execute(f"SELECT DISTINCT page_sha256 FROM ({union}) WHERE page_sha256 IS "
                            f"NOT NULL ORDER BY 1 LIMIT {int(limit)}", params).fetchall()
     return [r[0] for r in rows]
+
+
+# The feed and directory check of every EV14–EV20 item (one rule, in _common).
+feed_reason = compliance_gap

@@ -15,6 +15,7 @@ from typing import Any
 from auditpack.evidence._common import (
     analytics_gap,
     coverage_of,
+    feed_gap,
     feed_pages,
     insufficient,
     lineage,
@@ -25,7 +26,6 @@ from auditpack.evidence._identity import (
     IDENTITY_TYPES,
     PRIVILEGED_ROLES,
     any_of,
-    feed_gap,
     fetch,
     reference_time,
     snapshot_gap,

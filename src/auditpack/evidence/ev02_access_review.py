@@ -14,14 +14,13 @@ from typing import Any
 
 import duckdb
 
-from auditpack.evidence._common import feed_pages, insufficient, lineage, snapshot_pages
+from auditpack.evidence._common import feed_gap, feed_pages, insufficient, lineage, snapshot_pages
 from auditpack.evidence._identity import (
     IDENTITY_EVENTS,
     IDENTITY_TYPES,
     ROSTER,
     any_of,
     chosen_snapshot,
-    feed_gap,
     fetch,
     reference_time,
     roster_params,

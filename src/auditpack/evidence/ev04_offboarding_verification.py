@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from auditpack.evidence._common import coverage_of, feed_pages, insufficient, lineage
+from auditpack.evidence._common import coverage_of, feed_gap, feed_pages, insufficient, lineage
 from auditpack.evidence._identity import (
     GROUPS_AT,
     IDENTITY_EVENTS,
@@ -29,7 +29,6 @@ from auditpack.evidence._identity import (
     LEAVERS,
     WORKSPACES_AT,
     Snapshot,
-    feed_gap,
     fetch,
     keys_params,
     latest_snapshot,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditpack.evidence._common import coverage_of, feed_pages, insufficient, lineage
+from auditpack.evidence._common import coverage_of, feed_gap, feed_pages, insufficient, lineage
 from auditpack.evidence._identity import (
     IDENTITY_EVENTS,
     PRIVILEGED_ROLES,
@@ -26,7 +26,6 @@ from auditpack.evidence._identity import (
     ROSTER,
     any_of,
     chosen_snapshot,
-    feed_gap,
     fetch,
     reference_time,
     roster_params,

@@ -15,6 +15,7 @@ from typing import Any
 
 from auditpack.evidence._common import (
     coverage_of,
+    feed_gap,
     feed_pages,
     insufficient,
     lineage,
@@ -27,7 +28,6 @@ from auditpack.evidence._identity import (
     WORKSPACES_AT,
     any_of,
     chosen_snapshot,
-    feed_gap,
     fetch,
     reference_time,
     status_for,

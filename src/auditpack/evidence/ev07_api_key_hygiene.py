@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from auditpack.evidence._common import coverage_of, feed_pages, insufficient, lineage
+from auditpack.evidence._common import coverage_of, feed_gap, feed_pages, insufficient, lineage
 from auditpack.evidence._identity import (
     IDENTITY_EVENTS,
     KEY_TYPES,
@@ -25,7 +25,6 @@ from auditpack.evidence._identity import (
     LEAVERS,
     any_of,
     chosen_snapshot,
-    feed_gap,
     fetch,
     keys_params,
     reference_time,
