@@ -159,10 +159,17 @@ def build(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out"),
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Assess as of this instant (default: the newest data held).")] = None,
+    generated_at: Annotated[str | None, typer.Option(
+        "--generated-at", help="Package timestamp (same store, key and time: same bytes).")
+    ] = None,
+    no_package: Annotated[bool, typer.Option(
+        "--no-package", help="Write the JSON outputs only (no report, no signature).")] = False,
 ) -> None:
-    """Assess a period: evidence items, control assessments, findings and JSON outputs."""
+    """Assess a period and write a signed, hashed evidence package (PDF, XLSX, JSON, raw)."""
     outcome = pipeline.run_build(_settings(config), period=period, frameworks=framework,
-                                 out=out_dir, as_of=_moment(as_of, "--as-of"))
+                                 out=out_dir, as_of=_moment(as_of, "--as-of"),
+                                 generated_at=_moment(generated_at, "--generated-at"),
+                                 package=not no_package)
     _print_build(outcome)
 
 
@@ -181,7 +188,101 @@ def _print_build(outcome: Any) -> None:
     out.print(table)
     out.print("Findings: " + (", ".join(f"{severities.get(s, 0)} {s}" for s in
                                         ("high", "medium", "low", "info"))))
-    out.print(f"Wrote {len(outcome.files)} files to {outcome.out}")
+    if outcome.package is not None:
+        out.print(f"Package: {outcome.package}")
+    else:
+        out.print(f"Wrote {len(outcome.files)} files to {outcome.out}")
+
+
+@app.command()
+def verify(
+    package: Annotated[Path, typer.Argument(help="The package .zip or an unpacked bag folder.")],
+    trusted_key: Annotated[Path | None, typer.Option(
+        help="The signer's public key (PEM), obtained out of band.")] = None,
+    fingerprint: Annotated[str | None, typer.Option(
+        help="Or the signer key's SHA-256 fingerprint (hex).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+) -> None:
+    """Verify every hash and signature. Exit 0 verified, 1 failed, 4 intact but signer not
+    pinned (no --trusted-key or --fingerprint given)."""
+    result = pipeline.run_verify(package, trusted_key=trusted_key, fingerprint=fingerprint)
+    if as_json:
+        print(result.as_json())
+    else:
+        for problem in result.problems:
+            out.print(f"FAIL {problem.code}: {problem.file}: {problem.message} "
+                      f"(expected {problem.expected}, found {problem.found})", markup=False)
+        out.print(result.summary(), markup=False)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="The package signing key.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    config: ConfigOpt = None,
+    insecure_no_passphrase: Annotated[bool, typer.Option(
+        help="Write the key unencrypted (refused otherwise without a passphrase).")] = False,
+) -> None:
+    """Create the Ed25519 signing key (encrypted with AUDITPACK_SIGNING_PASSPHRASE or a
+    prompt) and a self-signed certificate for PDF signatures."""
+    settings = _settings(config)
+    passphrase = _passphrase(settings, insecure_no_passphrase)
+    key_path = settings.resolve(settings.signing.key)
+    cert = settings.resolve(settings.signing.certificate) if settings.signing.certificate \
+        else None
+    fp = pipeline.run_keys_generate(key_path, passphrase, insecure=insecure_no_passphrase,
+                                    common_name=settings.organization.name, certificate=cert)
+    out.print(f"signing key {key_path}\nfingerprint {fp}")
+
+
+def _passphrase(settings: Settings, insecure: bool) -> str | None:
+    if settings.secrets.signing_passphrase is not None:
+        return settings.secrets.signing_passphrase.get_secret_value()
+    if insecure:
+        return None
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Passphrase for the signing key: ")
+        if first and first == getpass.getpass("Repeat it: "):
+            return first
+        raise UsageError("the passphrases were empty or did not match")
+    raise UsageError("no passphrase: set AUDITPACK_SIGNING_PASSPHRASE (or pass "
+                     "--insecure-no-passphrase to write an unencrypted key)")
+
+
+@keys_app.command("show")
+def keys_show(config: ConfigOpt = None) -> None:
+    """Print the signing key's fingerprint (what auditors pin)."""
+    from auditpack.package import fingerprint as fp_of
+    from auditpack.package import load_private_key
+
+    settings = _settings(config)
+    secret = settings.secrets.signing_passphrase
+    key = load_private_key(settings.resolve(settings.signing.key),
+                           secret.get_secret_value().encode() if secret else None)
+    out.print(fp_of(key))
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the PEM.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Write the public key (PEM) to hand to auditors with its fingerprint."""
+    from auditpack.package import fingerprint as fp_of
+    from auditpack.package import load_private_key, write_public_key
+
+    settings = _settings(config)
+    secret = settings.secrets.signing_passphrase
+    key = load_private_key(settings.resolve(settings.signing.key),
+                           secret.get_secret_value().encode() if secret else None)
+    write_public_key(key, out_file)
+    out.print(f"wrote {out_file} (fingerprint {fp_of(key)})")
 
 
 @app.command()
@@ -279,6 +380,8 @@ def demo(
     result = run_demo(workdir, dataset, say=out.print)
     _print_status(result.status)
     _print_build(result.build)
+    if result.verify_exit:
+        raise typer.Exit(result.verify_exit)
 
 
 def _fail(line: str) -> None:
@@ -288,6 +391,12 @@ def _fail(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: returns the process exit code instead of raising."""
+    import logging
+
+    # pyHanko logs a traceback for every self-signed certificate it meets; verify reports
+    # signature problems itself, one line each.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         code = app(args=argv, prog_name="auditpack", standalone_mode=False)
         return code if isinstance(code, int) else int(ExitCode.OK)

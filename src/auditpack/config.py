@@ -69,11 +69,20 @@ class ComplianceSettings(_Section):
     overlap_minutes: int = Field(10, ge=0)
 
 
+class SigningSettings(_Section):
+    """The package signing key (encrypted PKCS#8 PEM) and its X.509 certificate."""
+
+    key: Path = Path("keys/signing-key.pem")
+    certificate: Path | None = Path("keys/signing-cert.pem")
+    timestamp_url: str | None = None
+
+
 class Secrets(BaseModel):
-    """API keys; never printed, logged or stored."""
+    """API keys and the signing passphrase; never printed, logged or stored."""
 
     analytics_key: SecretStr | None = None
     compliance_key: SecretStr | None = None
+    signing_passphrase: SecretStr | None = None
 
 
 class Settings(_Section):
@@ -84,9 +93,16 @@ class Settings(_Section):
     api: ApiSettings = ApiSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     compliance: ComplianceSettings = ComplianceSettings()
+    signing: SigningSettings = SigningSettings()
     policy: dict[str, Any] = Field(default_factory=dict)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     config_path: Path | None = Field(default=None, exclude=True)
+
+    def resolve(self, path: Path) -> Path:
+        """A configured path, relative to the configuration file's folder."""
+        if not path.is_absolute() and self.config_path is not None:
+            return self.config_path.parent / path
+        return path
 
     @property
     def store_path(self) -> Path:
@@ -161,7 +177,8 @@ def _load_secrets(settings: Settings, env: Mapping[str, str]) -> Secrets:
         if not value:
             value = from_file.get(name)
         keys[name] = SecretStr(value.strip()) if value else None
-    return Secrets(**keys)
+    passphrase = env.get("AUDITPACK_SIGNING_PASSPHRASE")
+    return Secrets(**keys, signing_passphrase=SecretStr(passphrase) if passphrase else None)
 
 
 def _read_key_file(path: Path, var: str) -> str:

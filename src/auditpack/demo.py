@@ -13,10 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import auditpack
+from auditpack.config import Settings
 from auditpack.errors import UsageError
-from auditpack.pipeline import BuildOutcome, demo_settings, run_build, run_collect, run_status
+from auditpack.pipeline import (
+    BuildOutcome,
+    demo_settings,
+    run_build,
+    run_collect,
+    run_status,
+    run_verify,
+)
 from auditpack.store.status import StoreStatus
 
 SAMPLE = "example-corp"
@@ -34,11 +43,20 @@ class DemoResult:
     store: Path
     status: StoreStatus
     build: BuildOutcome
+    verify_exit: int
 
 
 def run_demo(workdir: Path, dataset: Path | None = None,
              say: Callable[[str], None] = print) -> DemoResult:
-    """Serve the sample, collect on its schedule, and report what the store holds."""
+    """Serve the sample, collect on its schedule, build and verify a package for the quarter."""
+    settings, clock, meta = collect_on_schedule(workdir, dataset, say)
+    return _build_and_verify(workdir, settings, clock, meta, say)
+
+
+def collect_on_schedule(workdir: Path, dataset: Path | None = None,
+                        say: Callable[[str], None] = print,
+                        ) -> tuple[Settings, datetime, dict[str, Any]]:
+    """Serve a dataset and collect it at each clock of its schedule into `workdir/store`."""
     from auditpack.mockapi.server import MockApi
 
     dataset = dataset or bundled_sample()
@@ -64,10 +82,44 @@ def run_demo(workdir: Path, dataset: Path | None = None,
     assert settings is not None and clock is not None
     (workdir / "auditpack.toml").write_text(
         '# Written by `auditpack demo`.\n[store]\npath = "store"\n', encoding="utf-8")
+    return settings, clock, meta
+
+
+def _build_and_verify(workdir: Path, settings: Settings, clock: datetime, meta: dict[str, Any],
+                      say: Callable[[str], None]) -> DemoResult:
     # The sample ships the policy its customer would configure (approved lists, restricted
     # groups, working hours): detection runs on that policy, never on names in the data.
     settings.policy = {**meta.get("policy", {}), "time_zone": meta.get("time_zone", "UTC")}
     period = f"{meta['period']['start']}..{meta['period']['end']}"
-    build = run_build(settings, period=period, out=workdir / "out", as_of=clock)
-    say(f"demo: assessed {period} for {len(build.frameworks)} frameworks into {workdir / 'out'}")
-    return DemoResult(settings.store_path, run_status(settings, now=clock), build)
+    settings.organization.name = meta.get("name", settings.organization.name)
+    settings.signing.key, settings.signing.certificate = _demo_key(workdir, say)
+    shutil.rmtree(workdir / "out", ignore_errors=True)
+    # A fixed generation time: running the demo twice gives byte-identical packages.
+    build = run_build(settings, period=period, out=workdir / "out", as_of=clock,
+                      generated_at=clock)
+    assert build.package is not None
+    public = workdir / "keys" / "DEMO-signer.pub.pem"
+    verified = run_verify(build.package, trusted_key=public)
+    say(f"demo: package {build.package}")
+    say(f"demo: verify with the pinned DEMO key: {verified.summary()}")
+    return DemoResult(settings.store_path, run_status(settings, now=clock), build,
+                      verified.exit_code)
+
+
+def _demo_key(workdir: Path, say: Callable[[str], None]) -> tuple[Path, Path | None]:
+    """A throwaway, unencrypted signing key, labelled DEMO everywhere it appears."""
+    from auditpack.package import fingerprint, generate_key, write_public_key
+
+    keys = workdir / "keys"
+    key_path = keys / "DEMO-ONLY-signing-key.pem"
+    if not key_path.exists():
+        keys.mkdir(parents=True, exist_ok=True)
+        key = generate_key(key_path, None, insecure_no_passphrase=True)
+        write_public_key(key, keys / "DEMO-signer.pub.pem")
+    else:
+        from auditpack.package import load_private_key
+
+        key = load_private_key(key_path, None)
+    say(f"demo: signing with a throwaway DEMO key (not for real evidence), fingerprint "
+        f"{fingerprint(key)}")
+    return key_path, None

@@ -227,13 +227,45 @@ class BuildOutcome:
     results: list[Any]
     frameworks: list[Any]
     files: list[Path]
+    package: Path | None = None
+
+
+def signing_material(settings: Settings, generated_at: datetime) -> tuple[Any, Any]:
+    """The signing key (decrypted with AUDITPACK_SIGNING_PASSPHRASE) and its certificate.
+
+    Without a configured certificate a self-signed one is derived from the key, so the same
+    key and generation time always give the same certificate.
+    """
+    from datetime import timedelta
+
+    from auditpack.package import load_certificate, load_private_key, self_signed_certificate
+
+    key_path = settings.resolve(settings.signing.key)
+    if not key_path.exists():
+        raise ConfigError(f"no signing key at {key_path}",
+                          hint="run `auditpack init` or `auditpack keys generate`")
+    passphrase = settings.secrets.signing_passphrase
+    key = load_private_key(key_path, passphrase.get_secret_value().encode() if passphrase
+                           else None)
+    cert_path = settings.resolve(settings.signing.certificate) if settings.signing.certificate \
+        else None
+    if cert_path is not None and cert_path.exists():
+        return key, load_certificate(cert_path)
+    cert = self_signed_certificate(key, settings.organization.name,
+                                   not_before=generated_at - timedelta(days=1), days=3650)
+    return key, cert
 
 
 def run_build(settings: Settings, *, period: str, frameworks: list[str] | None = None,
-              out: Path, as_of: datetime | None = None) -> BuildOutcome:
-    """`auditpack build`: evidence items → control assessments → outputs under `out`."""
+              out: Path, as_of: datetime | None = None, generated_at: datetime | None = None,
+              package: bool = True) -> BuildOutcome:
+    """`auditpack build`: evidence → control assessments → a signed, hashed package in `out`.
+
+    With `package=False` only the JSON outputs are written (no key needed).
+    """
     import duckdb
 
+    from auditpack.assemble import PackageMeta, assemble, now_seconds
     from auditpack.controls import assess, catalog_dir, load_catalogs
     from auditpack.evidence import build_context, compute_all, parse_period
     from auditpack.report.jsonout import write_outputs
@@ -242,6 +274,8 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
     catalogs = load_catalogs(catalog_dir())
     chosen = resolve_frameworks(catalogs, frameworks)
     policy = checked_policy(settings, catalogs, chosen)
+    generated_at = (generated_at or now_seconds()).astimezone(UTC)
+    material = signing_material(settings, generated_at) if package else None
     store = Store.open_existing(settings.store_path)
     with store.locked():
         db = store.database()
@@ -260,8 +294,53 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
                                  ("compliance", ctx.holdings.has_compliance)) if held}
     assessed = assess(catalogs, results, sources, chosen)
     out.mkdir(parents=True, exist_ok=True)
-    files = write_outputs(out, results, assessed)
-    return BuildOutcome(out, results, assessed, files)
+    if material is None:
+        return BuildOutcome(out, results, assessed, write_outputs(out, results, assessed))
+    meta = PackageMeta(organization=settings.organization.name, period=the_period,
+                       period_label=period, frameworks=tuple(chosen), generated_at=generated_at,
+                       sources=tuple(sorted(sources)))
+    zip_path = assemble(out, store=store, meta=meta, results=results, frameworks=assessed,
+                        catalog_versions={k: c.framework.catalog_version
+                                          for k, c in catalogs.items()},
+                        signing_key=material[0], certificate=material[1])
+    return BuildOutcome(out, results, assessed, [zip_path], zip_path)
+
+
+def run_verify(package: Path, *, trusted_key: Path | None = None,
+               fingerprint: str | None = None) -> Any:
+    """`auditpack verify`: every hash and signature, plus agreement of package ID and period
+    across bag-info.txt, package.json and the PDF (see `auditpack.verify_content`)."""
+    from auditpack.package import verify_package
+    from auditpack.verify_content import content_problems
+
+    if not package.exists():
+        raise UsageError(f"no package at {package}")
+    result = verify_package(package, trusted_key=trusted_key, fingerprint=fingerprint)
+    result.problems.extend(content_problems(package))
+    return result
+
+
+def run_keys_generate(path: Path, passphrase: str | None, *, insecure: bool,
+                      common_name: str, certificate: Path | None) -> str:
+    """`auditpack keys generate`: an encrypted Ed25519 key (+ self-signed certificate)."""
+    from datetime import timedelta
+
+    from auditpack.assemble import now_seconds
+    from auditpack.package import (
+        fingerprint,
+        generate_key,
+        self_signed_certificate,
+        write_certificate,
+    )
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate_key(path, passphrase.encode() if passphrase else None,
+                       insecure_no_passphrase=insecure)
+    if certificate is not None:
+        write_certificate(self_signed_certificate(
+            key, common_name, not_before=now_seconds() - timedelta(days=1), days=3650),
+            certificate)
+    return fingerprint(key)
 
 
 def run_coverage(frameworks: list[str] | None = None) -> tuple[list[Any], list[Any]]:

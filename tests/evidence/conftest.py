@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from auditpack.demo import bundled_sample, run_demo
+from auditpack.demo import bundled_sample, collect_on_schedule
 from auditpack.evidence import (
     EvidenceContext,
     EvidenceResult,
@@ -68,7 +68,7 @@ class CollectedOrg:
 
 
 def _collect(dataset: Path, workdir: Path) -> CollectedOrg:
-    run_demo(workdir, dataset, say=lambda _: None)
+    collect_on_schedule(workdir, dataset, say=lambda _: None)
     meta = json.loads((dataset / "dataset.json").read_text())
     return CollectedOrg(dataset, workdir / "store", meta, load_ground_truth(dataset))
 
