@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,11 +25,12 @@ from matplotlib.typing import RcKeyType
 ChartKind = Literal["line", "bar", "stacked", "hbar"]
 
 SVG_SALT = "auditpack-report"  # any fixed string: ids in the SVG derive from it
-_WIDTH_IN = 6.7  # fits the 17 cm text block of an A4 page with 2 cm margins
+_WIDTH_IN = 7.0  # fits the 18 cm text block of an A4 page with 1.5 cm margins
 _HEIGHT_IN = 2.3
 _PALETTE = ("#1f4e79", "#c55a11", "#548235", "#7f6000", "#7030a0", "#2e75b6", "#a6a6a6")
 _MAX_X_TICKS = 10
 _LABEL_MAX = 32  # characters of a category label before it is shortened
+_MAX_BARS = 31
 
 _RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": SVG_SALT,
@@ -61,7 +61,6 @@ class Series:
 class ChartData:
     """Everything a chart shows, precomputed: the renderer only draws it.
 
-    `reference` is a horizontal (or, for `hbar`, vertical) line such as a rotation limit;
     `secondary` names series drawn against a right-hand axis because their scale differs
     (sign-ins beside failures).
     """
@@ -72,7 +71,6 @@ class ChartData:
     x: tuple[str, ...]
     series: tuple[Series, ...]
     y_label: str = ""
-    reference: tuple[float, str] | None = None
     secondary: tuple[str, ...] = ()
     alt: str = ""
 
@@ -83,14 +81,15 @@ def render_svg(chart: ChartData) -> str:
         # A missing glyph (an emoji in a connector name) must not fail or spam the build;
         # matplotlib draws a placeholder box instead.
         warnings.simplefilter("ignore", UserWarning)
-        figure = Figure(figsize=(_WIDTH_IN, _chart_height(chart)))
+        height = _chart_height(chart)
+        figure = Figure(figsize=(_WIDTH_IN, height))
         axes = figure.add_subplot()
         _DRAW[chart.kind](axes, chart)
         # No title in the picture: the page sets it as a caption, searchable and never
         # crowded by the legend.
         if chart.y_label:
             axes.set_ylabel(chart.y_label)
-        figure.tight_layout(pad=0.4)
+        _margins(figure, chart, height)
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
@@ -104,6 +103,27 @@ def _chart_height(chart: ChartData) -> float:
     if chart.kind == "hbar":
         return max(1.4, 0.5 + 0.17 * len(chart.x))
     return _HEIGHT_IN
+
+
+def _margins(figure: Figure, chart: ChartData, height: float) -> None:
+    """Fixed margins in inches (tight_layout would draw the figure twice to measure it).
+
+    Room on the left for tick labels (category names on horizontal bars), on the right for a
+    secondary axis, on top for the legend row.
+    """
+    if chart.kind == "hbar":
+        longest = max((len(_shorten(label)) for label in chart.x), default=4)
+        left = min(2.6, 0.15 + 0.052 * longest)
+    else:
+        left = 0.5 + (0.12 if chart.y_label else 0.0)
+    right = 0.5 if chart.secondary else 0.15
+    top = 0.3 if _has_legend(chart) else 0.1
+    figure.subplots_adjust(left=left / _WIDTH_IN, right=1 - right / _WIDTH_IN,
+                           bottom=0.3 / height, top=1 - top / height)
+
+
+def _has_legend(chart: ChartData) -> bool:
+    return len(chart.series) > 1
 
 
 def _positions(chart: ChartData) -> list[int]:
@@ -131,19 +151,22 @@ def _draw_line(axes: Axes, chart: ChartData) -> None:
 
 
 def _draw_bar(axes: Axes, chart: ChartData) -> None:
-    """Side by side when a few categories, overlaid series otherwise (daily bars are thin)."""
+    """Side-by-side bars for a few categories; daily series as step areas (see `_many`)."""
     x = _positions(chart)
     primary = [s for s in chart.series if s.name not in chart.secondary]
-    width = 0.8 / max(1, len(primary)) if len(x) <= 31 else 0.8
+    width = 0.8 / max(1, len(primary))
     right = axes.twinx() if chart.secondary else None
     for index, series in enumerate(chart.series):
         color = _PALETTE[index % len(_PALETTE)]
         if right is not None and series.name in chart.secondary:
             right.plot(x, _line_values(series), color=color, linewidth=1.0, label=series.name)
-            continue
-        offset = (index - (len(primary) - 1) / 2) * width if len(x) <= 31 else 0.0
-        axes.bar([p + offset for p in x], _values(series), width=width, color=color,
-                 label=series.name, alpha=1.0 if len(x) <= 31 else 0.85)
+        elif _many(chart):
+            axes.stairs(_values(series), _edges(chart), fill=True, color=color,
+                        alpha=0.85, label=series.name)
+        else:
+            offset = (index - (len(primary) - 1) / 2) * width
+            axes.bar([p + offset for p in x], _values(series), width=width, color=color,
+                     label=series.name)
     _finish(axes, chart, right)
 
 
@@ -152,10 +175,25 @@ def _draw_stacked(axes: Axes, chart: ChartData) -> None:
     bottom = [0.0] * len(x)
     for index, series in enumerate(chart.series):
         values = _values(series)
-        axes.bar(x, values, bottom=bottom, width=0.8, color=_PALETTE[index % len(_PALETTE)],
-                 label=series.name)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        top = [b + v for b, v in zip(bottom, values, strict=True)]
+        color = _PALETTE[index % len(_PALETTE)]
+        if _many(chart):
+            axes.stairs(top, _edges(chart), baseline=bottom, fill=True, color=color,
+                        label=series.name)
+        else:
+            axes.bar(x, values, bottom=bottom, width=0.8, color=color, label=series.name)
+        bottom = top
     _finish(axes, chart, None)
+
+
+def _many(chart: ChartData) -> bool:
+    """Past a month of categories a bar per day is a hairline: draw one filled step path per
+    series instead, which reads the same and is one SVG element rather than hundreds."""
+    return len(chart.x) > _MAX_BARS
+
+
+def _edges(chart: ChartData) -> list[float]:
+    return [i - 0.5 for i in range(len(chart.x) + 1)]
 
 
 def _draw_hbar(axes: Axes, chart: ChartData) -> None:
@@ -170,15 +208,12 @@ def _draw_hbar(axes: Axes, chart: ChartData) -> None:
     axes.invert_yaxis()
     axes.grid(axis="y", visible=False)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if chart.reference is not None:
-        value, label = chart.reference
-        axes.axvline(value, color="#c00000", linewidth=0.9, linestyle="--", label=label)
-    if len(chart.series) > 1 or chart.reference is not None:
+    if _has_legend(chart):
         axes.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=3, borderaxespad=0.2)
 
 
 def _finish(axes: Axes, chart: ChartData, right: Axes | None) -> None:
-    """Thinned x labels, the reference line and one legend for both axes."""
+    """Thinned x labels, integer ticks and one legend for both axes."""
     x = _positions(chart)
     step = max(1, -(-len(x) // _MAX_X_TICKS))  # ceiling division
     ticks = x[::step]
@@ -187,9 +222,6 @@ def _finish(axes: Axes, chart: ChartData, right: Axes | None) -> None:
     axes.set_ylim(bottom=0)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.5 of a key
     axes.grid(axis="x", visible=False)
-    if chart.reference is not None:
-        value, label = chart.reference
-        axes.axhline(value, color="#c00000", linewidth=0.9, linestyle="--", label=label)
     handles, labels = axes.get_legend_handles_labels()
     if right is not None:
         right.set_ylim(bottom=0)
@@ -218,7 +250,3 @@ def describe(chart: ChartData) -> str:
     span = f"{chart.x[0]} to {chart.x[-1]}" if chart.x else "no data"
     return f"{chart.title}: {names} over {span}."
 
-
-def series_total(values: Sequence[float | None]) -> float:
-    """Sum of the values held (None skipped); used by the model to rank categories."""
-    return float(sum(v for v in values if v is not None))

@@ -40,15 +40,15 @@ from auditpack.evidence.interface import (
     Status,
     Table,
 )
-from auditpack.report.charts import ChartData, Series
+from auditpack.report.charts import ChartData, ChartKind, Series
 from auditpack.report.jsonout import sorted_findings
 
 # --- caps: what the PDF shows at most; the rest is in the workbook --------------------------
 
 TOP_FINDINGS = 10  # per evidence item
-CONTROL_FINDINGS = 5  # per control entry
-TABLE_ROWS = 10  # per previewed table
-TABLE_MAX_COLUMNS = 6  # wider tables are listed (name, rows, sheet), not previewed
+CONTROL_FINDINGS = 3  # per control entry; the evidence section lists ten
+TABLE_ROWS = 25  # a narrow table this short is shown whole; longer ones are listed
+TABLE_MAX_COLUMNS = 6  # wider tables are listed (name, rows, sheet), not shown
 CELL_CHARS = 80
 ATTENTION_MAX = 5
 LINEAGE_HASHES = 3
@@ -66,7 +66,6 @@ STATUS_LABELS = {
     "not_applicable": "Not applicable",
 }
 SEVERITIES = (Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO)
-LEVELS = ("full", "partial", "none")
 
 SECTION_SUMMARY = "Executive summary"
 SECTION_COVERAGE = "Coverage matrix"
@@ -226,7 +225,8 @@ class ControlEntry:
     evidence: tuple[EvidenceLink, ...]
     findings: tuple[FindingRow, ...]
     findings_more: int
-    manual_inputs: tuple[str, ...]
+    manual_inputs: tuple[str, ...]  # humanized names ("Training records")
+    owed: str  # "Training records; Org chart: to be provided by management", or ""
     gaps: tuple[str, ...]
     reasons: tuple[str, ...]
 
@@ -371,6 +371,7 @@ class ReportModel:
     meta: ReportMeta
     title: str
     subject: str
+    findings_sheet: str  # the workbook sheet listing every finding
     keywords: tuple[str, ...]
     header: str
     cover: tuple[Figure, ...]
@@ -401,6 +402,7 @@ def build_model(*, results: list[EvidenceResult], frameworks: list[FrameworkAsse
     index = _index(ordered, frameworks, registry)
     return ReportModel(
         meta=meta, title=_title(meta), subject=_subject(meta, frameworks),
+        findings_sheet=FINDINGS_SHEET,
         keywords=_keywords(meta, frameworks), header=_header(meta),
         cover=_cover(meta, frameworks), sections=_sections(frameworks),
         summary=_summary(ordered, frameworks, index),
@@ -735,8 +737,13 @@ def _control_entry(framework: str, control: ControlAssessment, index: _Index) ->
         coverage=control.coverage, evidence=links,
         findings=tuple(_finding_row(f, index) for f in cited[:CONTROL_FINDINGS]),
         findings_more=max(0, len(cited) - CONTROL_FINDINGS),
-        manual_inputs=tuple(f"{_humanize(m)}: {MANAGEMENT}" for m in control.manual_inputs),
-        gaps=control.gaps, reasons=control.reasons)
+        manual_inputs=tuple(_humanize(m) for m in control.manual_inputs),
+        owed=_owed(control.manual_inputs), gaps=control.gaps, reasons=control.reasons)
+
+
+def _owed(inputs: Sequence[str]) -> str:
+    """One line for every manual input of a control: they are owed by the same party."""
+    return f"{'; '.join(_humanize(i) for i in inputs)}: {MANAGEMENT}" if inputs else ""
 
 
 def _evidence_link(key: str, role: str, state: str, index: _Index) -> EvidenceLink:
@@ -816,14 +823,16 @@ def _finding_row(finding: Finding, index: _Index) -> FindingRow:
 
 
 def _table_view(evidence_id: str, table: Table) -> TableView:
-    """A preview of narrow tables; wide ones are only named, with their size and sheet.
+    """Short, narrow tables (counts per type, settings) in full; others named with their size.
 
-    Identifier columns (`user_id`, `organization_uuid`) are left out of previews: the e-mail or
-    name beside them reads better on paper, and the workbook keeps every identifier.
+    A long table is a list (members, user-days) whose first rows say nothing in particular:
+    the PDF names it, with its row count and workbook sheet, instead of printing an arbitrary
+    slice. Identifier columns (`user_id`, `organization_uuid`) are left out of what is shown:
+    the e-mail or name beside them reads better on paper, and the workbook keeps every one.
     """
     shown = [i for i, c in enumerate(table.columns) if not _is_identifier(c.name)]
-    previewed = 0 < len(shown) <= TABLE_MAX_COLUMNS and bool(table.rows)
-    rows = table.rows[:TABLE_ROWS] if previewed else []
+    previewed = (0 < len(shown) <= TABLE_MAX_COLUMNS and 0 < len(table.rows) <= TABLE_ROWS)
+    rows = table.rows if previewed else []
     return TableView(
         name=table.name, title=table.title,
         columns=tuple(_humanize(table.columns[i].name) for i in shown),
@@ -845,6 +854,7 @@ def _lineage(result: EvidenceResult) -> LineageView:
     return LineageView(responses=len(lineage.responses),
                        first_hashes=tuple(lineage.responses[:LINEAGE_HASHES]),
                        covered=covered, sources=_sources_text(lineage.sources))
+
 
 # --- charts: from each item's chart data, or derived from its tables -----------------------
 
@@ -879,26 +889,31 @@ def _from_raw(result: EvidenceResult, name: str, raw: Any) -> ChartData | None:
         return _from_records(name, title, raw)
     if not isinstance(raw, dict):
         return None
-    kind = str(raw.get("type") or raw.get("kind") or "line")
-    if isinstance(raw.get("series"), dict):
-        x = tuple(_axis_label(v) for v in raw.get("x") or ())
-        series = tuple(Series(_humanize(k), _numbers(v)) for k, v in raw["series"].items())
+    kind = _KINDS.get(str(raw.get("type") or raw.get("kind")), "line")
+    if isinstance(raw.get("series"), dict) and isinstance(raw.get("x"), list):
+        x = tuple(_axis_label(v) for v in raw["x"])
+        series = tuple(Series(_humanize(str(k)), _numbers(v)) for k, v in raw["series"].items()
+                       if isinstance(v, list))
     elif isinstance(raw.get("rows"), list) and isinstance(raw.get("x"), str):
-        x = tuple(_axis_label(row.get(raw["x"])) for row in raw["rows"])
-        series = tuple(Series(_humanize(col), _numbers(row.get(col) for row in raw["rows"]))
+        rows = [row for row in raw["rows"] if isinstance(row, dict)]
+        x = tuple(_axis_label(row.get(raw["x"])) for row in rows)
+        series = tuple(Series(_humanize(str(col)), _numbers(row.get(col) for row in rows))
                        for col in raw.get("y") or ())
     else:
         return None
-    return _tuned(result, ChartData(name=name, title=title, kind=_kind(kind), x=x,
-                                    series=series))
+    # A series that does not match the axis is malformed data: leave it out, never guess.
+    series = tuple(s for s in series if len(s.values) == len(x))
+    return _tuned(result, ChartData(name=name, title=title, kind=kind, x=x, series=series))
 
 
 def _tuned(result: EvidenceResult, chart: ChartData) -> ChartData:
     """Per-chart adjustments that make the picture honest to read."""
     if chart.name == "failures_per_day":
         # Failures are a hundredth of sign-ins: on one axis they would vanish.
-        return replace(chart, kind="bar", secondary=("Sign ins",),
-                        series=tuple(sorted(chart.series, key=lambda s: s.name != "Failures")))
+        named = tuple(replace(s, name="Successful sign-ins") if s.name == "Sign ins" else s
+                      for s in chart.series)
+        return replace(chart, kind="bar", secondary=("Successful sign-ins",),
+                       series=tuple(sorted(named, key=lambda s: s.name != "Failures")))
     if chart.name == "adoption_series":
         util = result.metrics.get("seat_utilization_pct")
         suffix = f" (seat utilization over the period: {_number(util)} %)" \
@@ -928,8 +943,8 @@ def _from_records(name: str, title: str, records: list[Any]) -> ChartData | None
                      series=(Series("Members", tuple(float(v) for _, v in ranked)),))
 
 
-def _kind(raw: str) -> Any:
-    return raw if raw in ("line", "bar", "stacked", "hbar") else "line"
+_KINDS: dict[str, ChartKind] = {"line": "line", "bar": "bar", "stacked": "stacked",
+                                "hbar": "hbar"}
 
 
 def _axis_label(value: Any) -> str:
@@ -1101,26 +1116,35 @@ GLOSSARY = (
     ("Seat utilization", "Members active at least once in the period, as a share of assigned "
                          "seats."),
     ("Package ID", "The identifier of the signed evidence package this report belongs to."),
-    ("Signer fingerprint", "SHA-256 of the signer's public key; compare it with the value "
-                           "the organization gave you through another channel."),
+    ("Signer fingerprint", "SHA-256 of the signer's raw 32-byte Ed25519 public key; compare "
+                           "it with the value the organization gave you through another "
+                           "channel."),
     ("BagIt", "The package layout (RFC 8493): payload under data/, SHA-256 manifests beside "
               "it, and a detached Ed25519 signature over the tag manifest."),
 )
 
+# The same steps as the package's data/README.txt (auditpack.assemble.README), in the same
+# order, so the auditor reads one procedure in both places.
 VERIFY_STEPS = (
-    ("Unpack the package and enter its folder.",
+    ("Unpack the package and go to the bag's top folder, the one holding bagit.txt.",
      "unzip auditpack-<package>.zip && cd auditpack-<package>"),
-    ("Check every payload file against the manifest (each line must say OK).",
+    ("Check every payload byte against the manifest (each line must say OK).",
      "sha256sum -c manifest-sha256.txt"),
     ("Check the tag files, which include the payload manifest.",
      "sha256sum -c tagmanifest-sha256.txt"),
     ("Verify the Ed25519 signature over the tag manifest with the signer's public key, "
-     "obtained from the organization, not from the package.",
-     "openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin "
-     "-in tagmanifest-sha256.txt -sigfile tagmanifest-sha256.txt.sig"),
-    ("Compare the key's fingerprint with the one on the cover of this report.",
-     "openssl pkey -pubin -in signer.pub.pem -outform DER | sha256sum"),
-    ("Or, with auditpack installed, do all of the above in one step.",
+     "obtained from the organization out of band: never trust a key found inside the package.",
+     "openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin \\\n"
+     "    -in tagmanifest-sha256.txt -sigfile tagmanifest-sha256.txt.sig"),
+    ("Compare the key's fingerprint (SHA-256 of its raw 32 bytes) with the one you were "
+     "given and with the one on the cover of this report.",
+     "openssl pkey -pubin -in signer.pub.pem -outform DER | tail -c 32 | sha256sum"),
+    ("Check that no extra file was slipped in: every file under data/ must appear in "
+     "manifest-sha256.txt.",
+     "find data -type f | sort > /tmp/files && cut -d' ' -f3- manifest-sha256.txt | sort | "
+     "diff - /tmp/files"),
+    ("Or, with auditpack installed, do all of the above in one step (report.pdf's PAdES "
+     "signature is checked too).",
      "auditpack verify auditpack-<package>.zip --trusted-key signer.pub.pem"),
 )
 

@@ -55,30 +55,37 @@ class Database:
 
     @property
     def replayed_seq(self) -> int:
-        """The last archive index record applied to the tables."""
+        """The newest archive index record applied to the tables."""
         row = self.con.execute("SELECT max(seq) FROM ingest_state").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
     # -- replay ------------------------------------------------------------------------------
 
-    def catch_up(self, archive: Archive) -> int:
-        """Apply every index record newer than the replay position; return how many."""
+    def catch_up(self, archive: Archive, *, final: bool = True) -> int:
+        """Apply every index record not applied yet; return how many.
+
+        Feed pages are applied in batches of `_FEED_BATCH` (the other kinds never touch the
+        activities table, so they may be applied between them). With `final=False` (during a
+        collection) a short trailing batch waits for more pages: one DuckDB statement per few
+        pages would cost far more than the rows. Every applied record's seq is stored with its
+        rows in one transaction, so a crash never loses or repeats one.
+        """
+        done = {int(r[0]) for r in self.con.execute("SELECT seq FROM ingest_state").fetchall()}
         applied = 0
         feed: list[dict[str, Any]] = []
-        for record in archive.records(after_seq=self.replayed_seq):
+        for record in archive.records():
+            if record["seq"] in done:
+                continue
             if record["kind"] == "response" and record["endpoint"] == _ACTIVITIES_ENDPOINT:
                 feed.append(record)
                 if len(feed) >= _FEED_BATCH:
                     applied += self._apply_feed(archive, feed)
                     feed = []
                 continue
-            if feed:
-                applied += self._apply_feed(archive, feed)
-                feed = []
             with self._transaction(record["seq"]):
                 self._apply(archive, record)
             applied += 1
-        if feed:
+        if feed and final:
             applied += self._apply_feed(archive, feed)
         return applied
 
@@ -144,6 +151,11 @@ class Database:
         try:
             for record in records:
                 self._insert_response(record)
+            # The ids already held in the batch's span, pruned by created_at zone maps; the
+            # anti-join below then never builds a hash table over the whole feed.
+            self.con.execute("CREATE OR REPLACE TEMP TABLE held_ids AS SELECT id FROM activities "
+                             "WHERE created_at BETWEEN $low::TIMESTAMPTZ AND $high::TIMESTAMPTZ",
+                             {"low": low, "high": high})
             self.con.execute(f"""
                 INSERT INTO activities
                 SELECT v[1], TRY_CAST(v[2] AS TIMESTAMPTZ), v[3], v[4], v[5], v[6], v[7],
@@ -157,13 +169,12 @@ class Database:
                           FROM read_json($files, columns={{'data': 'JSON[]'}}, filename=true,
                                          {_JSON_OPTS}))
                 ) n
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM activities a
-                    WHERE a.created_at BETWEEN $low::TIMESTAMPTZ AND $high::TIMESTAMPTZ
-                      AND a.id = n.v[1])
+                WHERE NOT EXISTS (SELECT 1 FROM held_ids h WHERE h.id = n.v[1])
                 QUALIFY row_number() OVER (PARTITION BY v[1] ORDER BY page_no) = 1
-            """, {"files": files, "low": low, "high": high})
-            self.con.execute("INSERT INTO ingest_state VALUES (?)", [records[-1]["seq"]])
+            """, {"files": files})
+            self.con.execute("DROP TABLE held_ids")
+            self.con.executemany("INSERT INTO ingest_state VALUES (?)",
+                                 [[r["seq"]] for r in records])
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")

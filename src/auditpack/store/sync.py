@@ -468,7 +468,7 @@ def collect(store: Store, request: SyncRequest, progress: ProgressFn | None = No
                 while any(w.is_alive() for w in workers):
                     run.wake.wait(0.5)
                     run.wake.clear()
-                    db.catch_up(archive)
+                    db.catch_up(archive, final=False)
             except KeyboardInterrupt as exc:
                 run.stop.set()
                 errors.append(exc)
