@@ -94,5 +94,8 @@ def test_tighter_policy_is_accepted_up_to_the_store(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     cfg = _config(tmp_path, "dormant_days = 60\nlog_retention_min_days = 400")
     assert main(["build", "--period", "2026-Q3", "--config", str(cfg), "--framework",
-                 "pci-dss", "--out", str(tmp_path / "out")]) == 3
+                 "pci-dss", "--out", str(tmp_path / "out"), "--no-package"]) == 3
     assert "no evidence store" in capsys.readouterr().err  # got past the policy checks
+    assert main(["build", "--period", "2026-Q3", "--config", str(cfg), "--out",
+                 str(tmp_path / "out")]) == 3
+    assert "no signing key" in capsys.readouterr().err  # a package needs a key

@@ -41,7 +41,7 @@ def test_build_writes_findings_evidence_and_controls(sample: CollectedOrg, tmp_p
     out = tmp_path / "out"
     period = f"{sample.period.start}..{sample.period.end}"
     assert main(["build", "--config", str(cfg), "--period", period, "--out", str(out),
-                 "--as-of", sample.meta["collection_schedule"][-1]]) == 0
+                 "--as-of", sample.meta["collection_schedule"][-1], "--no-package"]) == 0
     printed = capsys.readouterr().out
     assert "PCI DSS" in printed and "Findings:" in printed
     findings = [json.loads(line) for line in (out / "findings.jsonl").read_text().splitlines()]
@@ -66,7 +66,7 @@ def test_build_writes_findings_evidence_and_controls(sample: CollectedOrg, tmp_p
     # byte-identical on a second build of the same store and clock
     again = tmp_path / "again"
     assert main(["build", "--config", str(cfg), "--period", period, "--out", str(again),
-                 "--as-of", sample.meta["collection_schedule"][-1]]) == 0
+                 "--as-of", sample.meta["collection_schedule"][-1], "--no-package"]) == 0
     for path in out.rglob("*.json*"):
         assert path.read_bytes() == (again / path.relative_to(out)).read_bytes(), path
 
