@@ -163,8 +163,13 @@ def write_reports(staging: Path, meta: PackageMeta, pid: str, results: list[Evid
 
 def assemble(out: Path, *, store: Store, meta: PackageMeta, results: list[EvidenceResult],
              frameworks: list[FrameworkAssessment], catalog_versions: dict[str, int],
-             signing_key: Any, certificate: Any) -> Path:
-    """Build `out/auditpack-<org>-<period>-<id>.zip` and return its path."""
+             signing_key: Any, certificate: Any,
+             attestations: dict[str, bytes] | None = None) -> Path:
+    """Build `out/auditpack-<org>-<period>-<id>.zip` and return its path.
+
+    `attestations` maps payload paths (`attestations/<campaign>/<file>`) to the signed
+    access-review files the package carries.
+    """
     from auditpack.package import build_bag, fingerprint, zip_bag
     from auditpack.package.pdfsign import sign_pdf
 
@@ -195,6 +200,7 @@ def assemble(out: Path, *, store: Store, meta: PackageMeta, results: list[Eviden
         payload.update(raw_payload(store, responses))
         if store.log.path.exists():
             payload["collection-log.jsonl"] = store.log.path.read_bytes()
+        payload.update(attestations or {})
         info = {
             "Source-Organization": meta.organization, "External-Identifier": pid,
             "Audit-Period": meta.period.label(), "Frameworks": " ".join(meta.frameworks),

@@ -419,3 +419,8 @@ def main(argv: list[str] | None = None) -> int:
               "(set AUDITPACK_DEBUG=1 for a traceback)")
         return int(ExitCode.COULD_NOT_FINISH)
 
+
+# The review commands live in their own module; imported last because it uses the helpers above.
+from auditpack.cli_review import review_app  # noqa: E402
+
+app.add_typer(review_app, name="review")

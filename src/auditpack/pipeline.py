@@ -168,6 +168,7 @@ POLICY_KEYS = frozenset({
     "restricted_projects", "restricted_groups", "download_burst_sensitivity",
     "failed_login_burst", "failed_login_window_minutes", "settings_baseline", "cost_centres",
     "log_retention_min_days", "access_review_max_interval_days", "review_deadline_days",
+    "revocation_deadline_days",
 })
 # policy key -> the framework parameter it must not loosen
 POLICY_LIMITS = {
@@ -269,6 +270,7 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
     from auditpack.controls import assess, catalog_dir, load_catalogs
     from auditpack.evidence import build_context, compute_all, parse_period
     from auditpack.report.jsonout import write_outputs
+    from auditpack.review.records import register_review_tables, relevant_attestations
 
     the_period = parse_period(period)
     catalogs = load_catalogs(catalog_dir())
@@ -287,6 +289,11 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
     try:
         con.execute("SET TimeZone='UTC'")
         ctx = build_context(con, the_period, policy, as_of=as_of)
+        # attested access reviews: checked against the signing key, read by EV02
+        attestations = relevant_attestations(
+            settings.store_path, period_start=the_period.start, as_of=ctx.as_of,
+            public_key=material[0].public_key() if material else None)
+        register_review_tables(con, attestations)
         results = compute_all(ctx)
     finally:
         con.close()
@@ -302,7 +309,10 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
     zip_path = assemble(out, store=store, meta=meta, results=results, frameworks=assessed,
                         catalog_versions={k: c.framework.catalog_version
                                           for k, c in catalogs.items()},
-                        signing_key=material[0], certificate=material[1])
+                        signing_key=material[0], certificate=material[1],
+                        attestations={f"attestations/{a.campaign_id}/{name}": data
+                                      for a in attestations if a.verified
+                                      for name, data in a.files().items()})
     return BuildOutcome(out, results, assessed, [zip_path], zip_path)
 
 
@@ -311,12 +321,14 @@ def run_verify(package: Path, *, trusted_key: Path | None = None,
     """`auditpack verify`: every hash and signature, plus agreement of package ID and period
     across bag-info.txt, package.json and the PDF (see `auditpack.verify_content`)."""
     from auditpack.package import verify_package
-    from auditpack.verify_content import content_problems
+    from auditpack.verify_content import attestation_problems, content_problems
 
     if not package.exists():
         raise UsageError(f"no package at {package}")
     result = verify_package(package, trusted_key=trusted_key, fingerprint=fingerprint)
     result.problems.extend(content_problems(package))
+    result.problems.extend(attestation_problems(package, trusted_key=trusted_key,
+                                                fingerprint=fingerprint))
     return result
 
 

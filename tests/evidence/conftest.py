@@ -96,3 +96,18 @@ def sample_con(sample: CollectedOrg) -> Iterator[duckdb.DuckDBPyConnection]:
     con = sample.connect()
     yield con
     con.close()
+
+
+def sample_config(org: CollectedOrg, work: Path, store: Path | None = None) -> Path:
+    """An auditpack.toml in `work` for `org`'s store (or a copy of it) with its policy and a
+    key location under `work/keys` (not generated)."""
+    policy = {**org.meta["policy"], "time_zone": org.meta["time_zone"]}
+    hours = policy.pop("working_hours")
+    lines = ['[organization]\nname = "Example Corp"', f'[store]\npath = "{store or org.store}"',
+             '[signing]\nkey = "keys/key.pem"\ncertificate = "keys/cert.pem"', "[policy]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in policy.items()]
+    lines.append("[policy.working_hours]\n" + "\n".join(f"{k} = {json.dumps(v)}"
+                                                         for k, v in hours.items()))
+    cfg = work / "auditpack.toml"
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return cfg

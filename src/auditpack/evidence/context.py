@@ -75,6 +75,8 @@ def policy_from_config(values: dict[str, Any]) -> Policy:
         settings_baseline=dict(values.get("settings_baseline", {})),
         cost_centres={str(k): str(v) for k, v in (values.get("cost_centres") or {}).items()},
         log_retention_min_days=int(values.get("log_retention_min_days", 365)),
+        access_review_max_interval_days=int(values.get("access_review_max_interval_days", 92)),
+        revocation_deadline_days=int(values.get("revocation_deadline_days", 14)),
     )
 
 

@@ -9,10 +9,8 @@ change in between) and reports `insufficient_data`: without a review it never pa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-
-import duckdb
 
 from auditpack.evidence._common import feed_gap, feed_pages, insufficient, lineage, snapshot_pages
 from auditpack.evidence._identity import (
@@ -29,15 +27,17 @@ from auditpack.evidence._identity import (
     utc_rows,
     with_ctes,
 )
+from auditpack.evidence._review import REMEDIATION_COLUMNS, campaigns, remediation
 from auditpack.evidence.interface import (
     Column,
     Coverage,
     EvidenceContext,
     EvidenceItem,
     EvidenceResult,
-    Period,
+    Severity,
     Status,
     Table,
+    make_finding,
 )
 
 NO_ATTESTATION = "no access review attestation recorded for the period"
@@ -119,10 +119,48 @@ class AccessReview(EvidenceItem):
                             "Custom RBAC role assignments are not part of the member "
                             "snapshots (see role_change_log)."],
         }
-        campaigns = attested_campaigns(ctx.con, ctx.period)
-        if not campaigns:
+        return self._attested(ctx, metrics, tables, extra)
+
+    def _attested(self, ctx: EvidenceContext, metrics: dict[str, int | float | str | None],
+                  tables: list[Table], extra: dict[str, Any]) -> EvidenceResult:
+        """The review campaigns attested for the period and the proof of their revocations."""
+        held = campaigns(ctx.con, ctx.period, ctx.as_of)
+        rows, findings = remediation(ctx)
+        tables.append(Table("review_remediation",
+                            "Revocations and modifications decided in access reviews",
+                            REMEDIATION_COLUMNS, rows))
+        metrics.update({
+            "review_campaigns": len(held.covering),
+            "revocations_decided": sum(1 for r in rows if r[1] == "Revoke"),
+            "modifications_decided": sum(1 for r in rows if r[1] == "Modify"),
+            "revocations_carried_out": sum(1 for r in rows if r[13].startswith("carried out")),
+            "revocations_overdue": sum(1 for r in rows if r[13] == "overdue"),
+        })
+        findings += [make_finding(
+            self.id, "attestation_unverified", Severity.MEDIUM,
+            f"review {cid}: attestation not signed by the package key", {"campaign_id": cid},
+            None, f"The attestation of campaign {cid} does not verify with this build's signing "
+            "key; it is not counted as a review.", []) for cid in held.unverified]
+        findings += [make_finding(
+            self.id, "review_closed_incomplete", Severity.MEDIUM,
+            f"review {cid} closed with {n} undecided rows", {"campaign_id": cid}, None,
+            f"Campaign {cid} was closed with --allow-incomplete while {n} access rows had no "
+            "decision.", []) for cid, n in held.incomplete]
+        limit = ctx.policy.access_review_max_interval_days
+        end = reference_time(ctx)
+        if held.latest_closed is not None and end - held.latest_closed > timedelta(days=limit):
+            findings.append(make_finding(
+                self.id, "review_interval_exceeded", Severity.MEDIUM,
+                f"last access review attested {held.latest_closed:%Y-%m-%d}, over {limit} days "
+                "ago", {"closed_at": held.latest_closed.isoformat()}, held.latest_closed,
+                f"The policy asks for an access review at least every {limit} days; the latest "
+                f"attested one closed {(end - held.latest_closed).days} days before "
+                f"{end:%Y-%m-%d}.", []))
+        if findings:
+            return EvidenceResult(self.id, self.key, self.title, Status.EXCEPTIONS,
+                                  Coverage.FULL, findings=findings, **extra)
+        if not held.covering:
             return insufficient(self, NO_ATTESTATION, coverage=Coverage.FULL, **extra)
-        metrics["review_campaigns"] = len(campaigns)
         return EvidenceResult(self.id, self.key, self.title, Status.EFFECTIVE, Coverage.FULL,
                               **extra)
 
@@ -134,27 +172,6 @@ class AccessReview(EvidenceItem):
         rows = fetch(ctx, with_ctes(IDENTITY_EVENTS, ROSTER) + _ROSTER_ROWS,
                      **roster_params(snap, at))
         return utc_rows(rows, _ROSTER_COLUMNS)
-
-
-def attested_campaigns(con: duckdb.DuckDBPyConnection, period: Period) -> list[str]:
-    """Ids of attested review campaigns that cover the period; none while no table exists.
-
-    The review workflow (design.md §2, `review/`) is expected to add a `review_campaigns`
-    table with at least `campaign_id`, `period_start`, `period_end` and `attested_at`; adapt
-    this query to it when it lands.
-    """
-    exists = con.execute("SELECT count(*) FROM information_schema.tables "
-                         "WHERE table_name = 'review_campaigns'").fetchone()
-    if not exists or not exists[0]:
-        return []
-    try:
-        rows = con.execute(
-            "SELECT campaign_id FROM review_campaigns WHERE attested_at IS NOT NULL "
-            "AND period_start <= ? AND period_end >= ? ORDER BY campaign_id",
-            [period.start, period.end]).fetchall()
-    except duckdb.Error:
-        return []  # a table of another shape is not an attestation we can read
-    return [str(r[0]) for r in rows]
 
 
 ITEM = AccessReview()

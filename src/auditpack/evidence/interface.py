@@ -197,6 +197,8 @@ class Policy:
     settings_baseline: dict[str, Any] = field(default_factory=dict)
     cost_centres: dict[str, str] = field(default_factory=dict)  # group id or e-mail domain
     log_retention_min_days: int = 365
+    access_review_max_interval_days: int = 92  # quarterly; PCI 7.2.4 allows at most 183
+    revocation_deadline_days: int = 14  # from a reviewer's Revoke/Modify to its execution
 
 
 @dataclass
