@@ -170,8 +170,9 @@ def _delete_row(wb: Any) -> None:
 BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
                   + b"".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">'.encode()
                              for i in range(1, 10)).replace(b"&lol0;", b"&lol;")
-                  + b']><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                  b"<si><t>&lol9;</t></si></sst>")
+                  + b']><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                  b'main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is>'
+                  b"</c></row></sheetData></worksheet>")
 
 # name -> (how to spoil reviewer ONE's filled workbook, what stderr must say, extra CLI args)
 REFUSALS: dict[str, tuple[Any, list[str], list[str]]] = {
@@ -220,8 +221,6 @@ def _hostile_files(campaign: dict[str, Any], tmp: Path) -> dict[str, tuple[Path,
     source = book_of(campaign, ONE)
     with zipfile.ZipFile(source) as zf:
         parts = zf.namelist()
-    target = "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in parts else \
-        "xl/worksheets/sheet1.xml"
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in parts:
@@ -232,8 +231,10 @@ def _hostile_files(campaign: dict[str, Any], tmp: Path) -> dict[str, tuple[Path,
     (tmp / "random.xlsx").write_bytes(hashlib.sha512(b"x").digest() * 100)
     (tmp / "truncated.xlsx").write_bytes(source.read_bytes()[:2000])
     return {
-        "xml bomb": (replace_part(source, tmp / "laughs.xlsx", target, BILLION_LAUGHS),
-                     "hostile XML"),
+        "xml bomb": (replace_part(source, tmp / "laughs.xlsx", "xl/worksheets/sheet1.xml",
+                                  BILLION_LAUGHS), "hostile XML"),
+        "xml bomb in shared strings": (replace_part(
+            source, tmp / "laughs2.xlsx", "xl/sharedStrings.xml", BILLION_LAUGHS), "hostile XML"),
         "external entity": (replace_part(
             source, tmp / "xxe.xlsx", "xl/workbook.xml",
             b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
@@ -246,7 +247,7 @@ def _hostile_files(campaign: dict[str, Any], tmp: Path) -> dict[str, tuple[Path,
     }
 
 
-@pytest.mark.parametrize("case", ["xml bomb", "external entity", "zip bomb", "not a zip",
+@pytest.mark.parametrize("case", ["xml bomb", "xml bomb in shared strings", "external entity", "zip bomb", "not a zip",
                                   "truncated", "malformed xml"])
 def test_hostile_files_are_refused(case: str, campaign: dict[str, Any], tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -47,6 +48,9 @@ class CampaignStore:
 
     def __init__(self, store_path: Path) -> None:
         self.root = store_path / "reviews"
+        # campaign.json and members.jsonl never change once written: read each once
+        self._campaigns: dict[str, Campaign] = {}
+        self._rows: dict[str, RowIndex] = {}
 
     def ids(self) -> list[str]:
         """Every campaign id, oldest first (ids sort by period, then by content)."""
@@ -59,22 +63,32 @@ class CampaignStore:
         return self.root / campaign_id
 
     def load(self, campaign_id: str) -> Campaign:
+        if campaign_id in self._campaigns:
+            return self._campaigns[campaign_id]
         path = self.folder(campaign_id) / "campaign.json"
         if not path.is_file():
             raise UsageError(f"no review campaign {campaign_id!r}",
                              hint="`auditpack review status` lists the campaigns")
         try:
-            return Campaign.model_validate_json(path.read_bytes())
+            campaign = Campaign.model_validate_json(path.read_bytes())
         except ValidationError as exc:
             raise StoreError(f"{path}: not a valid campaign ({exc.error_count()} errors)") from None
+        self._campaigns[campaign_id] = campaign
+        return campaign
 
     def rows(self, campaign_id: str) -> list[MemberRow]:
-        path = self.folder(campaign_id) / "members.jsonl"
-        try:
-            return [MemberRow.model_validate_json(line)
-                    for line in path.read_bytes().splitlines() if line]
-        except (OSError, ValidationError) as exc:
-            raise StoreError(f"{path}: unreadable campaign members ({exc})") from None
+        """The reviewed rows, in campaign order."""
+        return list(self.row_index(campaign_id).values())
+
+    def row_index(self, campaign_id: str) -> RowIndex:
+        """The reviewed rows by row id, in campaign order."""
+        if campaign_id not in self._rows:
+            path = self.folder(campaign_id) / "members.jsonl"
+            try:
+                self._rows[campaign_id] = RowIndex(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"{path}: unreadable campaign members ({exc})") from None
+        return self._rows[campaign_id]
 
     def create(self, campaign: Campaign, rows: list[MemberRow]) -> Path:
         """Write a new campaign; members first, so a campaign.json never lacks its rows."""
@@ -136,6 +150,37 @@ class CampaignStore:
 
     def attestation_dir(self, campaign_id: str) -> Path:
         return self.folder(campaign_id) / ATTESTATION_DIR
+
+
+class RowIndex(Mapping[str, MemberRow]):
+    """Campaign rows by id, kept as their JSON lines and validated when read.
+
+    A campaign of 100,000 people is read by several workers at once; a model per row would
+    cost each of them hundreds of MiB, the lines a few dozen.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._lines: dict[str, bytes] = {}
+        for line in data.splitlines():
+            if line:
+                value = orjson.loads(line)
+                self._lines[str(value["row_id"])] = line
+
+    def __getitem__(self, row_id: str) -> MemberRow:
+        try:
+            return MemberRow.model_validate_json(self._lines[row_id])
+        except ValidationError as exc:
+            raise StoreError(f"campaign row {row_id}: invalid ({exc.error_count()} errors)") \
+                from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __contains__(self, row_id: object) -> bool:
+        return row_id in self._lines
 
 
 def load_json(path: Path) -> dict[str, object]:

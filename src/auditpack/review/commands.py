@@ -7,10 +7,13 @@ tests drive the workflow exactly as the command line does.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -21,6 +24,8 @@ from auditpack.review.decisions import Imported, WorkbookRefused, import_workboo
 from auditpack.review.model import Campaign, Change, MemberRow, Snapshot, canonical, rows_digest
 from auditpack.review.snapshot import latest_instant, review_state
 from auditpack.review.workbook import locked_cells, locked_digest, workbook_name, write_workbook
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -122,14 +127,44 @@ def export(store_path: Path, out: Path, *, campaign_id: str | None = None) -> li
     """One workbook per reviewer of the campaign, written to `out`."""
     cs = CampaignStore(store_path)
     campaign = cs.resolve(campaign_id, open_only=True)
-    rows = {r.row_id: r for r in cs.rows(campaign.campaign_id)}
     out.mkdir(parents=True, exist_ok=True)
+    reviewers = list(campaign.assignments)
+    chunks = _in_parallel(_export_chunk, [(store_path, campaign.campaign_id, out, part)
+                                          for part in _split(reviewers)])
+    return [path for chunk in chunks for path in chunk]
+
+
+def _export_chunk(store_path: Path, campaign_id: str, out: Path,
+                  reviewers: list[str]) -> list[Path]:
+    cs = CampaignStore(store_path)
+    campaign = cs.load(campaign_id)
+    rows = cs.row_index(campaign_id)
     written = []
-    for reviewer, ids in campaign.assignments.items():
+    for reviewer in reviewers:
         path = out / workbook_name(campaign, reviewer)
-        write_workbook(path, campaign, reviewer, [rows[i] for i in ids])
+        write_workbook(path, campaign, reviewer, [rows[i] for i in campaign.assignments[reviewer]])
         written.append(path)
     return written
+
+
+# Workbooks are small and many: a campaign with thousands of reviewers is written and read by
+# worker processes (openpyxl is pure Python, so threads would not help).
+_PARALLEL_FROM = 64
+
+
+def _split(items: list[Any]) -> list[list[Any]]:
+    workers = min(os.cpu_count() or 1, 8) if len(items) >= _PARALLEL_FROM else 1
+    size = -(-len(items) // workers) if items else 1
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def _in_parallel(fn: Callable[..., _T], jobs: list[tuple[Any, ...]]) -> list[_T]:
+    if len(jobs) == 1:
+        return [fn(*jobs[0])]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
+        return list(pool.map(fn, *zip(*jobs, strict=True)))
 
 
 # --- import ------------------------------------------------------------------------------------
@@ -147,6 +182,19 @@ def import_files(store_path: Path, files: list[Path], *, now: datetime,
     cs = CampaignStore(store_path)
     if not cs.ids():
         raise UsageError("no review campaign", hint="start one with `auditpack review start`")
+    # the same file named twice is one import
+    unique = list(dict.fromkeys(files))
+    outcome = ImportOutcome()
+    for part in _in_parallel(_import_chunk, [(store_path, chunk, now, campaign_id, reviewer)
+                                             for chunk in _split(unique)]):
+        outcome.accepted += part.accepted
+        outcome.refused += part.refused
+    return outcome
+
+
+def _import_chunk(store_path: Path, files: list[Path], now: datetime, campaign_id: str | None,
+                  reviewer: str | None) -> ImportOutcome:
+    cs = CampaignStore(store_path)
     outcome = ImportOutcome()
     for path in files:
         try:
@@ -196,7 +244,7 @@ def progress(store_path: Path, *, campaign_id: str | None = None,
     """Completion per reviewer, undecided rows, overdue reviewers."""
     cs = CampaignStore(store_path)
     campaign = cs.resolve(campaign_id)
-    rows = {r.row_id: r for r in cs.rows(campaign.campaign_id)}
+    rows = cs.row_index(campaign.campaign_id)
     standing = cs.decisions(campaign.campaign_id)
     files = Counter(r.reviewer for r in cs.imports(campaign.campaign_id))
     closed = cs.is_closed(campaign.campaign_id)

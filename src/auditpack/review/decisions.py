@@ -10,6 +10,7 @@ listed with its row and column. The same file imported twice is recorded once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +55,10 @@ class WorkbookRefused(CheckFailed):
                          f"{'s' if len(problems) != 1 else ''}; nothing recorded from it")
         self.file = file
         self.problems = problems
+
+    def __reduce__(self) -> tuple[type[WorkbookRefused], tuple[Path, list[FileProblem]]]:
+        # import workers send refusals back to the parent process
+        return (WorkbookRefused, (self.file, self.problems))
 
     def lines(self) -> list[str]:
         shown = [f"  {p}" for p in self.problems[:_MAX_SHOWN]]
@@ -108,7 +113,7 @@ def import_workbook(cs: CampaignStore, path: Path, *, at: datetime,
         problems.append(FileProblem(1, None, "the header row was changed (expected: "
                                     + ", ".join(HEADERS) + ")"))
         raise WorkbookRefused(path, problems)
-    rows = {r.row_id: r for r in cs.rows(named)}
+    rows = cs.row_index(named)
     mine = campaign.assignments[owner]
     decisions, read_cells = _check_rows(book.rows, rows, set(mine), problems)
     problems.extend(FileProblem(None, "Row ID", f"row {rid} ({_who(rows[rid])}) was removed "
@@ -133,7 +138,7 @@ def _read_bytes(path: Path) -> bytes:
                                                  f"{exc.strerror}")]) from None
 
 
-def _check_rows(read: list[tuple[int, tuple[object, ...]]], expected: dict[str, MemberRow],
+def _check_rows(read: list[tuple[int, tuple[object, ...]]], expected: Mapping[str, MemberRow],
                 mine: set[str], problems: list[FileProblem],
                 ) -> tuple[list[Decision], dict[str, tuple[object, ...]]]:
     """Every read row against the frozen one: the decisions of the rows that pass, and the

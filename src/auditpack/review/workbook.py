@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.xml import DEFUSEDXML
 
 from auditpack.review.model import DECISIONS, Campaign, MemberRow
 
@@ -213,22 +215,34 @@ def read_workbook(path: Path) -> ReadWorkbook:
     _check_archive(data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for broken parts
+        try:
+            return _read_sheets(wb)
+        finally:
+            wb.close()
+    except UnreadableWorkbook:
+        raise
+    except Exception as exc:  # openpyxl raises (and wraps) many types for broken parts
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, DefusedXmlException):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise UnreadableWorkbook(f"hostile XML: {type(cause).__name__} (DTDs and entity "
+                                     "declarations are refused)") from None
         raise UnreadableWorkbook(f"not a readable workbook ({type(exc).__name__})") from None
-    try:
-        if SHEET not in wb.sheetnames or META_SHEET not in wb.sheetnames:
-            raise UnreadableWorkbook("not an auditpack review workbook (sheets missing)")
-        meta = {str(r[0]): "" if r[1] is None else str(r[1])
-                for r in wb[META_SHEET].iter_rows(max_col=2, values_only=True)
-                if r and r[0] is not None}
-        rows_iter = wb[SHEET].iter_rows(values_only=True)
-        header = tuple("" if v is None else str(v) for v in next(rows_iter, ()))
-        rows = []
-        for number, values in enumerate(rows_iter, start=2):
-            if any(v not in (None, "") for v in values):
-                rows.append((number, tuple(values)))
-    finally:
-        wb.close()
+
+
+def _read_sheets(wb: Any) -> ReadWorkbook:
+    if SHEET not in wb.sheetnames or META_SHEET not in wb.sheetnames:
+        raise UnreadableWorkbook("not an auditpack review workbook (sheets missing)")
+    meta = {str(r[0]): "" if r[1] is None else str(r[1])
+            for r in wb[META_SHEET].iter_rows(max_col=2, values_only=True)
+            if r and r[0] is not None}
+    rows_iter = wb[SHEET].iter_rows(values_only=True)
+    header = tuple("" if v is None else str(v) for v in next(rows_iter, ()))
+    rows = []
+    for number, values in enumerate(rows_iter, start=2):
+        if any(v not in (None, "") for v in values):
+            rows.append((number, tuple(values)))
     return ReadWorkbook(meta, header, rows)
 
 
@@ -252,8 +266,13 @@ def _check_archive(data: bytes) -> None:
             if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 2**20:
                 raise UnreadableWorkbook(f"part {name} is compressed {MAX_RATIO}× or more "
                                          "(zip bomb?)")
-            if name.endswith((".xml", ".rels")):
+            # worksheets, the large parts, are parsed by openpyxl with defusedxml's iterparse
+            # (entities forbidden); every other part is checked here
+            if name.endswith((".xml", ".rels")) and not (DEFUSEDXML and _STREAMED.match(name)):
                 _check_xml(name, zf.read(info))
+
+
+_STREAMED = re.compile(r"xl/worksheets/sheet\d+\.xml")
 
 
 def _check_xml(name: str, xml: bytes) -> None:
