@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.table import Table
 
 from auditpack.cli import ConfigOpt, _date, _fail, _moment, _settings, out
 from auditpack.errors import CheckFailed, UsageError
+from auditpack.pipeline import evidence_database
 from auditpack.review import attest, commands
 from auditpack.review.model import utc_now
+from auditpack.store import Store
 
 review_app = typer.Typer(no_args_is_help=True, help="Quarterly access review and attestation.")
 
@@ -23,26 +22,6 @@ CampaignOpt = Annotated[str | None, typer.Option(
     "--campaign", help="Campaign id (default: the open campaign).")]
 AtOpt = Annotated[str | None, typer.Option(
     "--at", help="Record this time instead of now (RFC 3339; for back-filling and tests).")]
-
-
-@contextmanager
-def _database(store_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The store's database, caught up with the archive, opened read-only."""
-    from auditpack.store import Store
-
-    store = Store.open_existing(store_path)
-    with store.locked():
-        db = store.database()
-        try:
-            db.catch_up(store.archive())
-        finally:
-            db.close()
-    con = duckdb.connect(str(store.db_path), read_only=True)
-    try:
-        con.execute("SET TimeZone='UTC'")
-        yield con
-    finally:
-        con.close()
 
 
 @review_app.command("start")
@@ -66,7 +45,7 @@ def review_start(
     settings = _settings(config)
     the_period = parse_period(period)
     policy = settings.policy or {}
-    with _database(settings.store_path) as con:
+    with evidence_database(Store.open_existing(settings.store_path)) as con:
         started = commands.start(
             settings.store_path, con, period_label=period, period_start=the_period.start,
             period_end=the_period.end, reviewers_csv=reviewers, fallback=fallback_reviewer,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -18,6 +18,9 @@ from auditpack.records import Api
 from auditpack.sources import AnalyticsSource, ApiClient, ComplianceSource
 from auditpack.store import AnalyticsPolicy, FeedPolicy, Store, SyncRequest, SyncResult, collect
 from auditpack.store.status import StoreStatus, store_status
+
+if TYPE_CHECKING:
+    import duckdb
 
 SOURCES = ("all", "analytics", "compliance")
 
@@ -257,6 +260,25 @@ def signing_material(settings: Settings, generated_at: datetime) -> tuple[Any, A
     return key, cert
 
 
+@contextmanager
+def evidence_database(store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store's database caught up with its archive, then opened read-only (UTC)."""
+    import duckdb
+
+    with store.locked():
+        db = store.database()
+        try:
+            db.catch_up(store.archive())
+        finally:
+            db.close()
+    con = duckdb.connect(str(store.db_path), read_only=True)
+    try:
+        con.execute("SET TimeZone='UTC'")
+        yield con
+    finally:
+        con.close()
+
+
 def run_build(settings: Settings, *, period: str, frameworks: list[str] | None = None,
               out: Path, as_of: datetime | None = None, generated_at: datetime | None = None,
               package: bool = True) -> BuildOutcome:
@@ -264,8 +286,6 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
 
     With `package=False` only the JSON outputs are written (no key needed).
     """
-    import duckdb
-
     from auditpack.assemble import PackageMeta, assemble, now_seconds
     from auditpack.controls import assess, catalog_dir, load_catalogs
     from auditpack.evidence import build_context, compute_all, parse_period
@@ -279,15 +299,7 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
     generated_at = (generated_at or now_seconds()).astimezone(UTC)
     material = signing_material(settings, generated_at) if package else None
     store = Store.open_existing(settings.store_path)
-    with store.locked():
-        db = store.database()
-        try:
-            db.catch_up(store.archive())
-        finally:
-            db.close()
-    con = duckdb.connect(str(store.db_path), read_only=True)
-    try:
-        con.execute("SET TimeZone='UTC'")
+    with evidence_database(store) as con:
         ctx = build_context(con, the_period, policy, as_of=as_of)
         # attested access reviews: checked against the signing key, read by EV02
         attestations = relevant_attestations(
@@ -295,8 +307,6 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
             public_key=material[0].public_key() if material else None)
         register_review_tables(con, attestations)
         results = compute_all(ctx)
-    finally:
-        con.close()
     sources = {s for s, held in (("analytics", bool(ctx.holdings.analytics_days)),
                                  ("compliance", ctx.holdings.has_compliance)) if held}
     assessed = assess(catalogs, results, sources, chosen)
