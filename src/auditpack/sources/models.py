@@ -19,23 +19,41 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-class ActivityRef(BaseModel):
-    """The part of an activity collection needs; the rest stays in the raw body."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: str
-    created_at: datetime
-    type: str
-
-
 class ActivityPage(_Open):
-    """`GET /v1/compliance/activities`."""
+    """`GET /v1/compliance/activities`.
 
-    data: list[ActivityRef]
+    Activities stay the parsed dicts: a feed page holds thousands, and a model per activity
+    cost more than everything else collection does with the page. `activity_span` checks the
+    three fields collection relies on.
+    """
+
+    data: list[Any]
     has_more: bool = False
     first_id: str | None = None
     last_id: str | None = None
+
+
+def activity_span(items: list[Any], where: str) -> tuple[datetime, datetime] | None:
+    """The oldest and newest `created_at` of a page's activities, after checking that each
+    is an object with a string `id`, `type` and an RFC 3339 `created_at`; None if empty."""
+    oldest = newest = None
+    for n, item in enumerate(items):
+        try:
+            if not (isinstance(item["id"], str) and isinstance(item["type"], str)):
+                raise TypeError
+            moment = datetime.fromisoformat(item["created_at"])
+        except (KeyError, TypeError, ValueError):
+            raise ResponseError(f"{where}: the response does not match the documented format "
+                                f"(data.{n}: an activity needs a string id, type and an RFC "
+                                "3339 created_at)") from None
+        if moment.tzinfo is None:
+            raise ResponseError(f"{where}: the response does not match the documented format "
+                                f"(data.{n}.created_at has no time zone)")
+        if oldest is None or moment < oldest:
+            oldest = moment
+        if newest is None or moment > newest:
+            newest = moment
+    return (oldest, newest) if oldest is not None and newest is not None else None
 
 
 class CursorPage(_Open):
