@@ -217,7 +217,11 @@ def verify(
         raise typer.Exit(result.exit_code)
 
 
-@app.command()
+@app.command(short_help="Set up a working directory: configuration, store folder, signing key.",
+             help="Write a commented auditpack.toml, create the store folder, and generate the "
+                  "Ed25519 signing key (encrypted with AUDITPACK_SIGNING_PASSPHRASE or a prompt) "
+                  "with a self-signed certificate for PDF signatures; print the fingerprint "
+                  "auditors pin.")
 def init(
     directory: Annotated[Path, typer.Argument(
         help="Working directory (created if missing).")] = Path("."),
@@ -228,9 +232,7 @@ def init(
     insecure_no_passphrase: Annotated[bool, typer.Option(
         help="Write the key unencrypted (refused otherwise without a passphrase).")] = False,
 ) -> None:
-    """Set up a working directory: a commented auditpack.toml, the store folder, and the
-    signing key (encrypted with AUDITPACK_SIGNING_PASSPHRASE or a prompt) with a self-signed
-    certificate for PDF signatures."""
+    """Set up a working directory: configuration, store folder, signing key."""
     if organization is None:
         if not sys.stdin.isatty():
             raise UsageError("--organization is required (the name reports and the "
