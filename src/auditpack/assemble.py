@@ -163,15 +163,15 @@ def write_reports(staging: Path, meta: PackageMeta, pid: str, results: list[Evid
 
 def assemble(out: Path, *, store: Store, meta: PackageMeta, results: list[EvidenceResult],
              frameworks: list[FrameworkAssessment], catalog_versions: dict[str, int],
-             signing_key: Any, certificate: Any,
+             signing_key: Any, pdf_signing: Any,
              attestations: dict[str, bytes] | None = None) -> Path:
     """Build `out/auditpack-<org>-<period>-<id>.zip` and return its path.
 
-    `attestations` maps payload paths (`attestations/<campaign>/<file>`) to the signed
-    access-review files the package carries.
+    `signing_key` (Ed25519) signs the package; `pdf_signing` (a `package.pdfsign.PdfSigning`)
+    signs report.pdf. `attestations` maps payload paths (`attestations/<campaign>/<file>`) to
+    the signed access-review files the package carries.
     """
     from auditpack.package import build_bag, fingerprint, zip_bag
-    from auditpack.package.pdfsign import sign_pdf
 
     fp = fingerprint(signing_key)
     responses = lineage_responses(results)
@@ -183,8 +183,7 @@ def assemble(out: Path, *, store: Store, meta: PackageMeta, results: list[Eviden
         files = write_outputs(staging / "json", results, frameworks)
         reports = write_reports(staging, meta, pid, results, frameworks, fp)
         signed_pdf = staging / "report.pdf"
-        sign_pdf(reports["report.pdf"], signed_pdf, key=signing_key, certificate=certificate,
-                 generated_at=meta.generated_at)
+        pdf_signing.sign(reports["report.pdf"], signed_pdf, generated_at=meta.generated_at)
         payload: dict[str, Path | bytes] = {
             "report.pdf": signed_pdf, "evidence.xlsx": reports["evidence.xlsx"],
             "package.json": dumps(package_json(meta, pid, results, frameworks, fp,

@@ -18,7 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from auditpack import pipeline
-from auditpack.config import Settings, load_settings
+from auditpack.config import PASSPHRASE_VAR, Settings, load_settings
 from auditpack.errors import AuditpackError, ExitCode, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -217,6 +217,47 @@ def verify(
         raise typer.Exit(result.exit_code)
 
 
+@app.command(short_help="Set up a working directory: configuration, store folder, signing key.",
+             help="Write a commented auditpack.toml, create the store folder, and generate the "
+                  "Ed25519 signing key (encrypted with AUDITPACK_SIGNING_PASSPHRASE or a prompt) "
+                  "with a self-signed certificate for PDF signatures; print the fingerprint "
+                  "auditors pin.")
+def init(
+    directory: Annotated[Path, typer.Argument(
+        help="Working directory (created if missing).")] = Path("."),
+    organization: Annotated[str | None, typer.Option(
+        help="The organization's name, as reports and the certificate show it.")] = None,
+    force: Annotated[bool, typer.Option(
+        help="Replace an existing auditpack.toml (a signing key is never replaced).")] = False,
+    insecure_no_passphrase: Annotated[bool, typer.Option(
+        help="Write the key unencrypted (refused otherwise without a passphrase).")] = False,
+) -> None:
+    """Set up a working directory: configuration, store folder, signing key."""
+    if organization is None:
+        if not sys.stdin.isatty():
+            raise UsageError("--organization is required (the name reports and the "
+                             "certificate show)")
+        organization = typer.prompt("Organization name")
+    outcome = pipeline.run_init(
+        directory, organization=organization, force=force, insecure=insecure_no_passphrase,
+        passphrase=lambda: _passphrase(os.environ.get(PASSPHRASE_VAR), insecure_no_passphrase))
+    out.print(f"configuration {outcome.config}\nstore         {outcome.store}", markup=False)
+    if outcome.fingerprint is None:
+        out.print(f"signing key   {outcome.key} (kept; `auditpack keys show` prints its "
+                  "fingerprint)", markup=False)
+    else:
+        out.print(f"signing key   {outcome.key}\ncertificate   {outcome.certificate}\n"
+                  f"fingerprint   {outcome.fingerprint}   <- give this to your auditors",
+                  markup=False)
+    cfg = f" --config {outcome.config}" if outcome.config.parent.resolve() != Path.cwd() else ""
+    out.print("Next steps:\n"
+              "  1. export AUDITPACK_ANALYTICS_KEY_FILE=… AUDITPACK_COMPLIANCE_KEY_FILE=…\n"
+              f"  2. auditpack collect{cfg}   (daily: the Analytics API keeps 90 days)\n"
+              f"  3. auditpack keys export-public{cfg} --out signer.pub.pem   (for auditors, "
+              "with the fingerprint)\n"
+              f"  4. auditpack build{cfg} --period 2026-Q3 --out out/", markup=False)
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="The package signing key.")
 app.add_typer(keys_app, name="keys")
 
@@ -230,7 +271,9 @@ def keys_generate(
     """Create the Ed25519 signing key (encrypted with AUDITPACK_SIGNING_PASSPHRASE or a
     prompt) and a self-signed certificate for PDF signatures."""
     settings = _settings(config)
-    passphrase = _passphrase(settings, insecure_no_passphrase)
+    secret = settings.secrets.signing_passphrase
+    passphrase = _passphrase(secret.get_secret_value() if secret else None,
+                             insecure_no_passphrase)
     key_path = settings.resolve(settings.signing.key)
     cert = settings.resolve(settings.signing.certificate) if settings.signing.certificate \
         else None
@@ -239,9 +282,10 @@ def keys_generate(
     out.print(f"signing key {key_path}\nfingerprint {fp}")
 
 
-def _passphrase(settings: Settings, insecure: bool) -> str | None:
-    if settings.secrets.signing_passphrase is not None:
-        return settings.secrets.signing_passphrase.get_secret_value()
+def _passphrase(from_env: str | None, insecure: bool) -> str | None:
+    """AUDITPACK_SIGNING_PASSPHRASE, else a prompt (twice), else None only when insecure."""
+    if from_env:
+        return from_env
     if insecure:
         return None
     if sys.stdin.isatty():

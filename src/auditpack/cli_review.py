@@ -153,8 +153,9 @@ def review_close(
     # refuse an incomplete review before asking for the key's passphrase
     commands.require_complete(commands.progress(settings.store_path, campaign_id=campaign,
                                                 today=now.date()), allow_incomplete)
-    key, cert = signing_material(settings, now)
+    key, pdf_signing = signing_material(settings, now)
     folder = attest.close(settings.store_path, campaign_id=campaign,
                           attested_by=attested_by.strip(), now=now,
-                          allow_incomplete=allow_incomplete, signing_key=key, certificate=cert)
+                          allow_incomplete=allow_incomplete, signing_key=key,
+                          pdf_signing=pdf_signing)
     out.print(f"attestation written to {folder}")

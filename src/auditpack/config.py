@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from auditpack.errors import ConfigError
 
 DEFAULT_CONFIG = Path("auditpack.toml")
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+PASSPHRASE_VAR = "AUDITPACK_SIGNING_PASSPHRASE"
 
 
 class _Section(BaseModel):
@@ -70,11 +71,33 @@ class ComplianceSettings(_Section):
 
 
 class SigningSettings(_Section):
-    """The package signing key (encrypted PKCS#8 PEM) and its X.509 certificate."""
+    """The package signing key and how report.pdf is signed.
+
+    `key` (Ed25519, encrypted PKCS#8 PEM) signs the package. report.pdf is signed with the
+    same key and `certificate` (self-signed by `init`/`keys generate`), unless the
+    organization's own identity is configured: `pkcs12` (key, certificate and chain), or
+    `pdf_key` with `certificate` holding its certificate and chain (PEM). Every encrypted
+    file is opened with AUDITPACK_SIGNING_PASSPHRASE. `timestamp_url` (an RFC 3161 TSA) makes
+    the PDF signature PAdES B-T.
+    """
 
     key: Path = Path("keys/signing-key.pem")
     certificate: Path | None = Path("keys/signing-cert.pem")
+    pkcs12: Path | None = None
+    pdf_key: Path | None = None
     timestamp_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_pdf_identity(self) -> SigningSettings:
+        if self.pkcs12 is not None and self.pdf_key is not None:
+            raise ValueError("set pkcs12 or pdf_key, not both")
+        if self.pdf_key is not None and self.certificate is None:
+            raise ValueError("pdf_key needs certificate (its PEM certificate and chain)")
+        if self.timestamp_url is not None and not self.timestamp_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError("timestamp_url must be an http:// or https:// URL")
+        return self
 
 
 class Secrets(BaseModel):
@@ -177,7 +200,7 @@ def _load_secrets(settings: Settings, env: Mapping[str, str]) -> Secrets:
         if not value:
             value = from_file.get(name)
         keys[name] = SecretStr(value.strip()) if value else None
-    passphrase = env.get("AUDITPACK_SIGNING_PASSPHRASE")
+    passphrase = env.get(PASSPHRASE_VAR)
     return Secrets(**keys, signing_passphrase=SecretStr(passphrase) if passphrase else None)
 
 

@@ -235,29 +235,40 @@ class BuildOutcome:
 
 
 def signing_material(settings: Settings, generated_at: datetime) -> tuple[Any, Any]:
-    """The signing key (decrypted with AUDITPACK_SIGNING_PASSPHRASE) and its certificate.
+    """The package's Ed25519 key and how report.pdf is signed (a `PdfSigning`).
 
-    Without a configured certificate a self-signed one is derived from the key, so the same
-    key and generation time always give the same certificate.
+    Keys are decrypted with AUDITPACK_SIGNING_PASSPHRASE. The PDF identity is the configured
+    PKCS#12 file, else `pdf_key` with `certificate`, else the package key with `certificate`;
+    when that certificate file does not exist a self-signed one is derived from the key, so
+    the same key and generation time always give the same certificate.
     """
     from datetime import timedelta
 
-    from auditpack.package import load_certificate, load_private_key, self_signed_certificate
+    from auditpack.package import load_private_key, self_signed_certificate
+    from auditpack.package.identity import certificate_identity, pem_identity, pkcs12_identity
+    from auditpack.package.pdfsign import PdfSigning
 
-    key_path = settings.resolve(settings.signing.key)
+    signing = settings.signing
+    key_path = settings.resolve(signing.key)
     if not key_path.exists():
         raise ConfigError(f"no signing key at {key_path}",
                           hint="run `auditpack init` or `auditpack keys generate`")
-    passphrase = settings.secrets.signing_passphrase
-    key = load_private_key(key_path, passphrase.get_secret_value().encode() if passphrase
-                           else None)
-    cert_path = settings.resolve(settings.signing.certificate) if settings.signing.certificate \
-        else None
+    secret = settings.secrets.signing_passphrase
+    passphrase = secret.get_secret_value().encode() if secret else None
+    key = load_private_key(key_path, passphrase)
+    tsa = signing.timestamp_url
+    cert_path = settings.resolve(signing.certificate) if signing.certificate else None
+    if signing.pkcs12 is not None:
+        return key, pkcs12_identity(settings.resolve(signing.pkcs12), passphrase,
+                                    timestamp_url=tsa)
+    if signing.pdf_key is not None and cert_path is not None:
+        return key, pem_identity(settings.resolve(signing.pdf_key), cert_path, passphrase,
+                                 timestamp_url=tsa)
     if cert_path is not None and cert_path.exists():
-        return key, load_certificate(cert_path)
+        return key, certificate_identity(key, cert_path, timestamp_url=tsa)
     cert = self_signed_certificate(key, settings.organization.name,
                                    not_before=generated_at - timedelta(days=1), days=3650)
-    return key, cert
+    return key, PdfSigning(key, cert, (), tsa)
 
 
 @contextmanager
@@ -319,7 +330,7 @@ def run_build(settings: Settings, *, period: str, frameworks: list[str] | None =
     zip_path = assemble(out, store=store, meta=meta, results=results, frameworks=assessed,
                         catalog_versions={k: c.framework.catalog_version
                                           for k, c in catalogs.items()},
-                        signing_key=material[0], certificate=material[1],
+                        signing_key=material[0], pdf_signing=material[1],
                         attestations={f"attestations/{a.campaign_id}/{name}": data
                                       for a in attestations if a.verified
                                       for name, data in a.files().items()})
@@ -363,6 +374,52 @@ def run_keys_generate(path: Path, passphrase: str | None, *, insecure: bool,
             key, common_name, not_before=now_seconds() - timedelta(days=1), days=3650),
             certificate)
     return fingerprint(key)
+
+
+@dataclass(frozen=True)
+class InitOutcome:
+    """What `init` set up; `fingerprint` is None when an existing key was kept unread."""
+
+    config: Path
+    store: Path
+    key: Path
+    certificate: Path | None
+    fingerprint: str | None
+
+
+def run_init(directory: Path, *, organization: str, passphrase: Callable[[], str | None],
+             insecure: bool = False, force: bool = False) -> InitOutcome:
+    """`auditpack init`: a commented auditpack.toml, the store folder, the signing key and
+    its self-signed certificate, in `directory`.
+
+    An existing auditpack.toml is replaced only with `force`; an existing signing key is
+    never replaced (rotating the key a package was pinned to is a deliberate act). The
+    passphrase is asked for only when a key is generated, before anything is written.
+    """
+    from auditpack.config import SigningSettings, load_settings
+    from auditpack.init_config import CONFIG_NAME, config_text, refuse_existing, write_config
+
+    config = directory / CONFIG_NAME
+    refuse_existing(config, force=force)
+    config_text(organization)  # validate the name before asking for anything
+    defaults = SigningSettings()
+    key_path = directory / defaults.key
+    keep = key_path.exists()
+    secret = None if keep else passphrase()
+    if not keep and not secret and not insecure:
+        raise UsageError("refusing to write an unencrypted signing key",
+                         hint="set AUDITPACK_SIGNING_PASSPHRASE or pass --insecure-no-passphrase")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_config(config, organization, force=force)
+    settings = load_settings(config, env={})  # the file just written, not the environment
+    settings.store_path.mkdir(parents=True, exist_ok=True)
+    key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cert = directory / defaults.certificate if defaults.certificate else None
+    if keep:
+        return InitOutcome(config, settings.store_path, key_path, cert, None)
+    fp = run_keys_generate(key_path, secret, insecure=insecure,
+                           common_name=settings.organization.name, certificate=cert)
+    return InitOutcome(config, settings.store_path, key_path, cert, fp)
 
 
 def run_coverage(frameworks: list[str] | None = None) -> tuple[list[Any], list[Any]]:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
 import subprocess
 import zipfile
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
+import bagit
 import pytest
 
 from auditpack.cli import main
-from tests.evidence.conftest import CollectedOrg
+from tests.evidence.conftest import CollectedOrg, sample_config
 
 GENERATED = "2026-10-05T07:00:00Z"
 
@@ -18,15 +23,7 @@ GENERATED = "2026-10-05T07:00:00Z"
 @pytest.fixture(scope="module")
 def packaged(sample: CollectedOrg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("pkg")
-    policy = {**sample.meta["policy"], "time_zone": sample.meta["time_zone"]}
-    hours = policy.pop("working_hours")
-    lines = ['[organization]\nname = "Example Corp"', f'[store]\npath = "{sample.store}"',
-             '[signing]\nkey = "keys/key.pem"\ncertificate = "keys/cert.pem"', "[policy]"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in policy.items()]
-    lines.append("[policy.working_hours]\n" + "\n".join(f"{k} = {json.dumps(v)}"
-                                                         for k, v in hours.items()))
-    cfg = work / "auditpack.toml"
-    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = sample_config(sample, work)
     assert main(["keys", "generate", "--config", str(cfg), "--insecure-no-passphrase"]) == 0
     assert main(["keys", "export-public", "--config", str(cfg), "--out",
                  str(work / "signer.pub.pem")]) == 0
@@ -48,7 +45,7 @@ def packaged(sample: CollectedOrg, tmp_path_factory: pytest.TempPathFactory) -> 
     write_public_key(generate_key(work / "other-key.pem", None, insecure_no_passphrase=True),
                      other)
     return {"zip": zips[0], "zip2": zips[1], "bag": bag_dir, "pub": work / "signer.pub.pem",
-            "other": other}
+            "other": other, "other_key": work / "other-key.pem", "cert": work / "keys" / "cert.pem"}
 
 
 def test_same_store_key_and_time_give_identical_bytes(packaged: dict[str, Path]) -> None:
@@ -76,6 +73,89 @@ def test_ordinary_tools_accept_the_package(packaged: dict[str, Path]) -> None:
                     "tagmanifest-sha256.txt.sig"], cwd=bag, check=True, capture_output=True)
     readme = (bag / "data" / "README.txt").read_text()
     assert "sha256sum -c manifest-sha256.txt" in readme and "openssl pkeyutl" in readme
+    bagit.Bag(str(bag)).validate()  # bagit-python: structure, Payload-Oxum, every hash
+
+
+def test_report_signature_validates_with_pyhanko(packaged: dict[str, Path]) -> None:
+    from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    root = asn1_x509.Certificate.load(ssl.PEM_cert_to_DER_cert(packaged["cert"].read_text()))
+    with open(packaged["bag"] / "data" / "report.pdf", "rb") as handle:
+        (sig,) = PdfFileReader(handle).embedded_signatures
+        status = validate_pdf_signature(sig, ValidationContext(trust_roots=[root],
+                                                               allow_fetching=False))
+    assert status.intact and status.valid and status.trusted
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    assert status.signing_cert.sha256 == root.sha256
+    assert sig.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"  # PAdES
+
+
+def _flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _flip_in(path: Path, marker: bytes) -> None:
+    _flip(path, path.read_bytes().index(marker) + len(marker) - 1)
+
+
+def _resign(bag: Path, key_file: Path) -> None:
+    """An attacker edits a finding and rebuilds every tag file, signed with their own key."""
+    from auditpack.package import load_private_key
+    from auditpack.package.bag import RESERVED_INFO_KEYS, _write_bag
+
+    payload = {p.relative_to(bag / "data").as_posix(): p.read_bytes()
+               for p in (bag / "data").rglob("*") if p.is_file()}
+    payload["findings.jsonl"] = payload["findings.jsonl"].replace(b'"high"', b'"low"', 1)
+    info = dict(line.split(": ", 1) for line in (bag / "bag-info.txt").read_text().splitlines())
+    info = {k: v for k, v in info.items() if k not in RESERVED_INFO_KEYS}
+    shutil.rmtree(bag)
+    bag.mkdir()
+    _write_bag(bag, payload, info, load_private_key(key_file, None),
+               datetime.fromisoformat(GENERATED.replace("Z", "+00:00")))
+
+
+SIG = "tagmanifest-sha256.txt.sig"
+TAMPERING: dict[str, tuple[Callable[[Path, dict[str, Path]], object], set[tuple[str, str]]]] = {
+    "payload bit": (lambda b, _: _flip_in(b / "data/findings.jsonl", b'"severity"'),
+                    {("hash-mismatch", "data/findings.jsonl")}),
+    "PDF bytes appended": (
+        lambda b, _: (b / "data/report.pdf").write_bytes((b / "data/report.pdf").read_bytes()
+                                                        + b"\n% appended\n"),
+        {("hash-mismatch", "data/report.pdf"), ("payload-oxum", "bag-info.txt"),
+         ("pdf-not-covered", "data/report.pdf")}),
+    "tag file bit": (lambda b, _: _flip_in(b / "bag-info.txt", b"Bag-Software-Agent: auditpack"),
+                     {("tag-hash-mismatch", "bag-info.txt")}),
+    "signature bit": (lambda b, _: _flip(b / SIG, 10), {("bad-signature", SIG)}),
+    "file added": (lambda b, _: (b / "data/controls/extra.json").write_text("{}"),
+                   {("unlisted", "data/controls/extra.json"), ("payload-oxum", "bag-info.txt")}),
+    "file removed": (lambda b, _: (b / "data/raw/index.jsonl").unlink(),
+                     {("missing", "data/raw/index.jsonl"), ("payload-oxum", "bag-info.txt")}),
+    "file renamed": (lambda b, _: (b / "data/findings.jsonl").rename(b / "data/findings.old"),
+                     {("missing", "data/findings.jsonl"), ("unlisted", "data/findings.old")}),
+    "re-signed with another key": (lambda b, pk: _resign(b, pk["other_key"]),
+                                   {("signer-mismatch", SIG)}),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERING))
+def test_each_tampering_of_a_built_package_is_named(
+        packaged: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        case: str) -> None:
+    tamper, expected = TAMPERING[case]
+    bag = tmp_path / packaged["bag"].name
+    shutil.copytree(packaged["bag"], bag)
+    tamper(bag, packaged)
+    capsys.readouterr()
+    assert main(["verify", str(bag), "--trusted-key", str(packaged["pub"]), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert {(p["code"], p["file"]) for p in doc["problems"]} == expected
+    assert all(p["message"] for p in doc["problems"])
 
 
 def test_a_finding_traces_to_the_archived_response(packaged: dict[str, Path]) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pypdf import PdfWriter
 
 from auditpack.package import build_bag, write_public_key
 
@@ -52,3 +54,14 @@ def make_bag(out: Path, key: Ed25519PrivateKey, name: str = "auditpack-acme-2026
 @pytest.fixture
 def bag(tmp_path: Path, key: Ed25519PrivateKey) -> Path:
     return make_bag(tmp_path / "out", key)
+
+
+@pytest.fixture
+def plain_pdf(tmp_path: Path) -> Path:
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    buf = io.BytesIO()
+    writer.write(buf)
+    path = tmp_path / "report.pdf"
+    path.write_bytes(buf.getvalue())
+    return path

@@ -1,31 +1,29 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfWriter
 
 from auditpack.errors import UsageError
-from auditpack.package import self_signed_certificate
+from auditpack.package import PackageError, self_signed_certificate
 from auditpack.package.pdfsign import check_pdf_signature, sign_pdf
 
+from .tsa import local_tsa
+
 WHEN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def plain_pdf(tmp_path: Path) -> Path:
-    writer = PdfWriter()
-    writer.add_blank_page(width=200, height=200)
-    buf = io.BytesIO()
-    writer.write(buf)
-    path = tmp_path / "report.pdf"
-    path.write_bytes(buf.getvalue())
-    return path
 
 
 def _key_and_cert() -> tuple[Ed25519PrivateKey, x509.Certificate]:
@@ -77,3 +75,123 @@ def test_untrusted_certificate_and_refused_keys(plain_pdf: Path, tmp_path: Path)
             generated_at=WHEN,
         )
     assert not (tmp_path / "x.pdf").exists()
+
+
+# --- PAdES B-T against a local RFC 3161 responder --------------------------------------------
+
+
+def _validate(path: Path, cert: x509.Certificate, tsa_root: object) -> Any:
+    """pyHanko's own validator, trusting our signer and the local TSA's root."""
+    der = serialization.Encoding.DER
+    with open(path, "rb") as handle:
+        (sig,) = PdfFileReader(handle).embedded_signatures
+        return validate_pdf_signature(
+            sig,
+            signer_validation_context=ValidationContext(
+                trust_roots=[asn1_x509.Certificate.load(cert.public_bytes(der))],
+                allow_fetching=False,
+            ),
+            ts_validation_context=ValidationContext(trust_roots=[tsa_root], allow_fetching=False),
+        )
+
+
+def test_pades_bt_timestamp_token_validates(plain_pdf: Path, tmp_path: Path) -> None:
+    key, cert = _key_and_cert()
+    stamped_at = WHEN + timedelta(minutes=5)
+    with local_tsa(fixed=stamped_at) as tsa:
+        signed = sign_pdf(
+            plain_pdf,
+            tmp_path / "bt.pdf",
+            key=key,
+            certificate=cert,
+            generated_at=WHEN,
+            timestamp_url=tsa.url,
+        )
+    assert tsa.requests  # the token came from the responder, over HTTP
+    status = _validate(signed, cert, tsa.root)
+    token = status.timestamp_validity
+    assert token is not None and token.intact and token.valid and token.trusted
+    assert token.timestamp == stamped_at
+    assert status.bottom_line  # signer intact, valid, trusted; timestamp sound and trusted
+    assert check_pdf_signature(signed, trusted_certificate=cert) == []
+    # B-B stays without a token: the difference is the timestamp, not something else
+    plain = sign_pdf(plain_pdf, tmp_path / "bb.pdf", key=key, certificate=cert, generated_at=WHEN)
+    assert _validate(plain, cert, tsa.root).timestamp_validity is None
+
+    # the token sits in the unsigned attributes: altering its genTime breaks only the token
+    data = signed.read_bytes()
+    gen_time = b"20261120120500Z".hex().upper().encode()
+    assert data.count(gen_time) == 1
+    at = data.index(gen_time) + len(gen_time) - 4  # the seconds' last digit '0' → '1'
+    forged = tmp_path / "forged.pdf"
+    forged.write_bytes(data[:at] + b"31" + data[at + 2 :])
+    assert {p.code for p in check_pdf_signature(forged, trusted_certificate=cert)} == {
+        "pdf-bad-timestamp"
+    }
+
+
+def test_unreachable_or_malformed_tsa_is_one_line_error(plain_pdf: Path, tmp_path: Path) -> None:
+    key, cert = _key_and_cert()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    url = f"http://127.0.0.1:{port}/tsa"
+    with pytest.raises(PackageError) as caught:
+        sign_pdf(
+            plain_pdf,
+            tmp_path / "x.pdf",
+            key=key,
+            certificate=cert,
+            generated_at=WHEN,
+            timestamp_url=url,
+        )
+    line = caught.value.one_line()
+    assert f"cannot get a timestamp from {url}" in line and "\n" not in line
+    assert not (tmp_path / "x.pdf").exists()
+    with pytest.raises(UsageError, match="http"):
+        sign_pdf(
+            plain_pdf,
+            tmp_path / "x.pdf",
+            key=key,
+            certificate=cert,
+            generated_at=WHEN,
+            timestamp_url="ftp://tsa.example/",
+        )
+
+
+def test_bt_signed_report_passes_auditpack_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a package whose report.pdf is B-T signed: `auditpack verify` (hashes, signature, PDF
+    # signature and timestamp token, ID/period agreement) accepts it
+    from auditpack.cli import main
+    from auditpack.package import build_bag, write_public_key, zip_bag
+
+    pid, start, end = "0123456789ab", "2026-07-01", "2026-09-30"
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.add_metadata({"/Title": f"Evidence package {pid}", "/Subject": f"{start}..{end}"})
+    buf = io.BytesIO()
+    writer.write(buf)
+    unsigned = tmp_path / "unsigned.pdf"
+    unsigned.write_bytes(buf.getvalue())
+    key, cert = _key_and_cert()
+    with local_tsa(fixed=WHEN + timedelta(minutes=1)) as tsa:
+        signed = sign_pdf(
+            unsigned, tmp_path / "report.pdf", key=key, certificate=cert, generated_at=WHEN,
+            timestamp_url=tsa.url,
+        )  # fmt: skip
+    package_json = f'{{"package_id": "{pid}", "period": {{"start": "{start}", "end": "{end}"}}}}'
+    bag = build_bag(
+        {"report.pdf": signed, "package.json": package_json.encode()},
+        tmp_path / "out",
+        name=f"auditpack-acme-2026-q3-{pid}",
+        info={"External-Identifier": pid, "Audit-Period": f"{start}..{end}"},
+        signing_key=key,
+        generated_at=WHEN,
+    )
+    pub = tmp_path / "signer.pub.pem"
+    write_public_key(key, pub)
+    for target in (bag, zip_bag(bag, tmp_path / "bt.zip", generated_at=WHEN)):
+        capsys.readouterr()
+        assert main(["verify", str(target), "--trusted-key", str(pub)]) == 0, capsys.readouterr()

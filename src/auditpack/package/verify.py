@@ -259,8 +259,21 @@ def _parse_bag_info(text: bytes) -> dict[str, str]:
     return info
 
 
-def _hash_all(source: _Source, names: Iterable[str]) -> dict[str, str | Exception]:
-    """sha256 of each name, largest first across threads (hashlib releases the GIL)."""
+def _cpus() -> int:
+    """CPUs this process may run on (affinity and cgroup-pinned containers), not the host's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _hash_all(
+    source: _Source, names: Iterable[str], workers: int | None = None
+) -> dict[str, str | Exception]:
+    """sha256 of each name, largest first across threads (hashlib releases the GIL).
+
+    ``workers`` defaults to the CPUs this process may run on (at most 8).
+    """
     ordered = sorted(set(names), key=lambda n: -source.files[n])
 
     def one(name: str) -> str | Exception:
@@ -269,7 +282,7 @@ def _hash_all(source: _Source, names: Iterable[str]) -> dict[str, str | Exceptio
         except (OSError, EntryError) as exc:
             return exc
 
-    workers = max(1, min(8, os.cpu_count() or 1, len(ordered)))
+    workers = max(1, min(workers or min(8, _cpus()), len(ordered)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(zip(ordered, pool.map(one, ordered), strict=True))
 
@@ -321,12 +334,14 @@ def verify_package(
     trusted_key: Path | None = None,
     fingerprint: str | None = None,
     limits: ZipLimits | None = None,
+    workers: int | None = None,
 ) -> VerificationResult:
     """Verify the bag directory or zip at ``path`` and return every problem found.
 
     Checks bagit.txt, every payload hash (missing, unlisted, renamed = missing + unlisted),
     the tag manifest, Payload-Oxum and the signature against the pinned key (see module doc).
     A zip is read in place, never extracted; unsafe entries become ``unsafe-entry`` problems.
+    Files are hashed by ``workers`` threads (default: one per available CPU, at most 8).
 
     Raises UsageError if ``path`` does not exist, the fingerprint is malformed, or the key and
     fingerprint disagree; ConfigError if ``trusted_key`` cannot be read; PackageError if a
@@ -373,7 +388,7 @@ def verify_package(
     _check_listing(source, manifest, tagmanifest, tags, problems)
 
     to_hash = [n for n in (*manifest, *tagmanifest) if n in source.files]
-    hashes = _hash_all(source, to_hash)
+    hashes = _hash_all(source, to_hash, workers)
     _check_hashes(manifest, source, hashes, "hash-mismatch", problems)
     _check_hashes(tagmanifest, source, hashes, "tag-hash-mismatch", problems)
     result.files_checked = len(hashes)

@@ -40,10 +40,13 @@ TEMPLATE = "attestation.html.j2"
 
 
 def close(store_path: Path, *, campaign_id: str | None, attested_by: str, now: datetime,
-          allow_incomplete: bool, signing_key: Any, certificate: Any) -> Path:
-    """Close the campaign with a signed attestation; returns the attestation folder."""
+          allow_incomplete: bool, signing_key: Any, pdf_signing: Any) -> Path:
+    """Close the campaign with a signed attestation; returns the attestation folder.
+
+    `signing_key` (the package's Ed25519 key) signs attestation.json; `pdf_signing` (a
+    `package.pdfsign.PdfSigning`, as for report.pdf) signs attestation.pdf.
+    """
     from auditpack.package import fingerprint, public_key_pem
-    from auditpack.package.pdfsign import sign_pdf
 
     cs = CampaignStore(store_path)
     campaign = cs.resolve(campaign_id, open_only=True)
@@ -62,8 +65,7 @@ def close(store_path: Path, *, campaign_id: str | None, attested_by: str, now: d
         (staging / PUBLIC_KEY).write_bytes(public_key_pem(signing_key))
         unsigned = staging / "unsigned.pdf"
         render_pdf(document, unsigned, generated_at=now)
-        sign_pdf(unsigned, staging / PDF, key=signing_key, certificate=certificate,
-                 generated_at=now)
+        pdf_signing.sign(unsigned, staging / PDF, generated_at=now)
         unsigned.unlink()
         for child in staging.iterdir():
             with child.open("rb") as fh:
