@@ -12,7 +12,7 @@ from rich.table import Table
 from auditpack.cli import ConfigOpt, _date, _fail, _moment, _settings, out
 from auditpack.errors import CheckFailed, UsageError
 from auditpack.pipeline import evidence_database
-from auditpack.review import attest, commands
+from auditpack.review import commands
 from auditpack.review.model import utc_now
 from auditpack.store import Store
 
@@ -145,6 +145,7 @@ def review_close(
 ) -> None:
     """Write the signed attestation; the next `build` includes it."""
     from auditpack.pipeline import signing_material
+    from auditpack.review import attest
 
     if not attested_by.strip():
         raise UsageError("--attested-by must name who attests the review")

@@ -24,9 +24,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import weasyprint
-
 from auditpack.review.campaigns import ATTESTATION_DIR, ATTESTATION_JSON, CampaignStore, stamp
 from auditpack.review.commands import CampaignProgress, progress, require_complete
 from auditpack.review.model import canonical
@@ -140,6 +137,9 @@ def attestation(cs: CampaignStore, state: CampaignProgress, decisions: bytes, *,
 
 def render_pdf(document: dict[str, Any], path: Path, *, generated_at: datetime) -> None:
     """The attestation in print (PDF/A-3b, autoescaped, fixed dates)."""
+    import jinja2
+    import weasyprint
+
     from auditpack.report.pdf import _source_date_epoch, template_dir
 
     folder = template_dir()
