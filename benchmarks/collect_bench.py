@@ -85,8 +85,10 @@ def _collect(workdir: Path, url: str, meta: dict, now: str, ra: int, rc: int) ->
     env = {**os.environ, "AUDITPACK_ANALYTICS_KEY": meta["keys"]["analytics"],
            "AUDITPACK_COMPLIANCE_KEY": meta["keys"]["compliance"]}
     since = meta["period"]["start"]
-    done = subprocess.run([PY, "-c", CHILD, str(cfg), now, since], env=env, check=True,
+    done = subprocess.run([PY, "-c", CHILD, str(cfg), now, since], env=env,
                           capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"collection failed ({done.returncode}): {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

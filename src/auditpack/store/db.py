@@ -29,13 +29,14 @@ _ACTIVITY_PATHS = ["$.id", "$.created_at", "$.type", "$.organization_id", "$.org
                    "$.actor.unauthenticated_email_address", "$.actor.ip_address",
                    "$.actor.user_agent"]
 _FEED_BATCH = 20  # activity pages per insert: big enough to amortise, small enough for memory
-_OTHER_BATCH = 200  # other records per transaction
+_OTHER_BATCH = 200  # other records per transaction, at most
+_OTHER_BODIES = 16  # bodies read per transaction of other records, at most
 
 
 class Database:
     """The evidence database: queryable, rebuildable, never the source of truth."""
 
-    def __init__(self, path: Path, *, memory_limit: str = "256MB", read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, memory_limit: str = "384MB", read_only: bool = False) -> None:
         self.path = path
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
@@ -82,7 +83,9 @@ class Database:
                     feed = []
                 continue
             other.append(record)
-            if len(other) >= _OTHER_BATCH:
+            # a transaction's rows stay in memory until it commits: bound the bodies it reads
+            if len(other) >= _OTHER_BATCH or sum(len(r.get("responses") or ()) + 1
+                                                 for r in other) >= _OTHER_BODIES:
                 applied += self._apply_others(archive, other)
                 other = []
         applied += self._apply_others(archive, other)
