@@ -8,10 +8,9 @@ from typing import NamedTuple
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 
 from auditpack.config import load_settings
 from auditpack.errors import ConfigError
@@ -19,6 +18,7 @@ from auditpack.package import fingerprint, generate_key
 from auditpack.package.identity import pem_identity, pkcs12_identity
 from auditpack.package.pdfsign import check_pdf_signature
 from auditpack.pipeline import signing_material
+from tests.package.certs import issue
 
 WHEN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PASS = b"org-secret"
@@ -29,29 +29,13 @@ SIGNING_ONLY = x509.KeyUsage(
 )  # fmt: skip
 
 
-def _cert(
-    cn: str,
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-    issuer: x509.Certificate | None,
-    issuer_key: rsa.RSAPrivateKey,
-    *,
-    ca: bool = False,
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    ca = ca or issuer is None
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(WHEN - timedelta(days=1))
-        .not_valid_after(WHEN + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:  # pyHanko wants non-repudiation on a signer's certificate
-        builder = builder.add_extension(SIGNING_ONLY, critical=True)
-    return builder.sign(issuer_key, hashes.SHA256())
+def _cert(cn: str, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+          issuer: x509.Certificate | None, issuer_key: rsa.RSAPrivateKey, *,
+          ca: bool = False) -> x509.Certificate:
+    # pyHanko wants non-repudiation on a signer's certificate
+    usage = () if ca or issuer is None else (SIGNING_ONLY,)
+    return issue(cn, key, issuer, issuer_key, start=WHEN - timedelta(days=1), days=366, ca=ca,
+                 extensions=usage)
 
 
 class OrgPki(NamedTuple):

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,37 +18,20 @@ from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
 from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign.timestamps import DummyTimeStamper
+
+from tests.package.certs import issue
 
 _DER = serialization.Encoding.DER
 
 
-def _cert(
-    subject: str,
-    key: rsa.RSAPrivateKey,
-    issuer: x509.Certificate | None,
-    issuer_key: rsa.RSAPrivateKey,
-    start: datetime,
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-    )
-    if issuer is not None:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
+def _cert(subject: str, key: rsa.RSAPrivateKey, issuer: x509.Certificate | None,
+          issuer_key: rsa.RSAPrivateKey, start: datetime) -> x509.Certificate:
+    usage = () if issuer is None else (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),)
+    return issue(subject, key, issuer, issuer_key, start=start, days=3650, extensions=usage)
 
 
 @dataclass
