@@ -234,11 +234,24 @@ def _finish(axes: Axes, chart: ChartData, right: Axes | None) -> None:
         right.yaxis.set_major_locator(MaxNLocator(integer=True))
         right.grid(visible=False)
         right.spines["right"].set_visible(True)
+        _axis_colours(axes, right, chart)
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     if len(labels) > 1:  # above the plot: never over the data
         axes.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0),
                     ncols=min(5, len(labels)), borderaxespad=0.2)
+
+
+def _axis_colours(left: Axes, right: Axes, chart: ChartData) -> None:
+    """Two scales on one chart: each axis takes the colour of the series it measures, so a
+    reader sees which numbers belong to the bars and which to the line."""
+    for axes, on_right in ((left, False), (right, True)):
+        colours = {_PALETTE[i % len(_PALETTE)] for i, s in enumerate(chart.series)
+                   if (s.name in chart.secondary) == on_right}
+        if len(colours) == 1:
+            (colour,) = colours
+            axes.tick_params(axis="y", colors=colour)
+            axes.spines["right" if on_right else "left"].set_color(colour)
 
 
 _DRAW = {"line": _draw_line, "bar": _draw_bar, "stacked": _draw_stacked, "hbar": _draw_hbar}
