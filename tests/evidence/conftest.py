@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from auditpack.cli import main
 from auditpack.demo import bundled_sample, collect_on_schedule
 from auditpack.evidence import (
     EvidenceContext,
@@ -24,6 +26,8 @@ from auditpack.evidence import (
 )
 from auditpack.mockapi.synth import generate
 from auditpack.mockapi.synth_truth import GroundTruth, load_ground_truth
+
+GENERATED = "2026-10-05T07:00:00Z"  # --generated-at of the packaged sample
 
 
 @dataclass
@@ -111,3 +115,33 @@ def sample_config(org: CollectedOrg, work: Path, store: Path | None = None) -> P
     cfg = work / "auditpack.toml"
     cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return cfg
+
+
+@pytest.fixture(scope="session")
+def packaged(sample: CollectedOrg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample built into a signed package twice (same inputs), its first copy unpacked,
+    the signer's public key and another key. Shared: building takes most of a minute."""
+    work = tmp_path_factory.mktemp("pkg")
+    cfg = sample_config(sample, work)
+    assert main(["keys", "generate", "--config", str(cfg), "--insecure-no-passphrase"]) == 0
+    assert main(["keys", "export-public", "--config", str(cfg), "--out",
+                 str(work / "signer.pub.pem")]) == 0
+    zips = []
+    for name in ("out1", "out2"):
+        assert main(["build", "--config", str(cfg), "--period", "2026-Q3", "--out",
+                     str(work / name), "--generated-at", GENERATED, "--as-of",
+                     sample.meta["collection_schedule"][-1]]) == 0
+        (zip_path,) = (work / name).glob("*.zip")
+        zips.append(zip_path)
+    bag = work / "unpacked"
+    with zipfile.ZipFile(zips[0]) as zf:
+        zf.extractall(bag)  # our own package, just built
+    (bag_dir,) = bag.iterdir()
+    other = work / "other.pem"
+    assert main(["keys", "generate", "--config", str(cfg), "--insecure-no-passphrase"]) != 0
+    from auditpack.package import generate_key, write_public_key
+
+    write_public_key(generate_key(work / "other-key.pem", None, insecure_no_passphrase=True),
+                     other)
+    return {"zip": zips[0], "zip2": zips[1], "bag": bag_dir, "pub": work / "signer.pub.pem",
+            "other": other, "other_key": work / "other-key.pem", "cert": work / "keys" / "cert.pem"}

@@ -1,4 +1,8 @@
-"""`build` → signed package → `verify`, on the collected sample, through the command line."""
+"""`build` → signed package → `verify`, on the collected sample, through the command line.
+
+The package is built (twice) by the session fixture `packaged` in conftest.py, which the
+report tests of the sample read too.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import json
 import shutil
 import ssl
 import subprocess
-import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,37 +18,7 @@ import bagit
 import pytest
 
 from auditpack.cli import main
-from tests.evidence.conftest import CollectedOrg, sample_config
-
-GENERATED = "2026-10-05T07:00:00Z"
-
-
-@pytest.fixture(scope="module")
-def packaged(sample: CollectedOrg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    work = tmp_path_factory.mktemp("pkg")
-    cfg = sample_config(sample, work)
-    assert main(["keys", "generate", "--config", str(cfg), "--insecure-no-passphrase"]) == 0
-    assert main(["keys", "export-public", "--config", str(cfg), "--out",
-                 str(work / "signer.pub.pem")]) == 0
-    zips = []
-    for name in ("out1", "out2"):
-        assert main(["build", "--config", str(cfg), "--period", "2026-Q3", "--out",
-                     str(work / name), "--generated-at", GENERATED, "--as-of",
-                     sample.meta["collection_schedule"][-1]]) == 0
-        (zip_path,) = (work / name).glob("*.zip")
-        zips.append(zip_path)
-    bag = work / "unpacked"
-    with zipfile.ZipFile(zips[0]) as zf:
-        zf.extractall(bag)  # our own package, just built
-    (bag_dir,) = bag.iterdir()
-    other = work / "other.pem"
-    assert main(["keys", "generate", "--config", str(cfg), "--insecure-no-passphrase"]) != 0
-    from auditpack.package import generate_key, write_public_key
-
-    write_public_key(generate_key(work / "other-key.pem", None, insecure_no_passphrase=True),
-                     other)
-    return {"zip": zips[0], "zip2": zips[1], "bag": bag_dir, "pub": work / "signer.pub.pem",
-            "other": other, "other_key": work / "other-key.pem", "cert": work / "keys" / "cert.pem"}
+from tests.evidence.conftest import GENERATED
 
 
 def test_same_store_key_and_time_give_identical_bytes(packaged: dict[str, Path]) -> None:

@@ -405,6 +405,24 @@ def test_previews_leave_out_identifier_columns_and_wide_tables() -> None:
     assert wide.sheet == "EV01 seat_access_inventory_per_"  # Excel's 31 characters
 
 
+def test_preview_columns_are_sized_by_what_they_hold() -> None:
+    model = make_model(make_results(users=30), ["soc2"])
+    for section in model.evidence:
+        for table in section.tables:
+            assert len(table.widths) == len(table.columns) and sum(table.widths) == 100
+            assert all(w > 0 for w in table.widths)
+    email = "karin.quint@example.com"
+    shares = report_model.column_shares(
+        ("Created at", "Actor type", "Actor email", "Details", "Met"),
+        [("2026-08-25 09:57 UTC", "user_actor", email, '{"api_key_id": "apikey_01' + "x" * 80,
+          "no")])
+    created, actor, mail, details, met = shares
+    assert sum(shares) == 100
+    assert mail > details and mail > created > met  # an e-mail is kept whole, JSON wraps
+    assert actor > met  # `Actor type` on one line; `Met` needs little
+    assert report_model.column_shares((), []) == ()
+
+
 def test_attention_picks_high_findings_then_blocked_controls() -> None:
     model = make_model(make_results(), None)
     items = model.summary.attention

@@ -29,7 +29,12 @@ _WIDTH_IN = 7.0  # fits the 18 cm text block of an A4 page with 1.5 cm margins
 _HEIGHT_IN = 2.3
 _PALETTE = ("#1f4e79", "#c55a11", "#548235", "#7f6000", "#7030a0", "#2e75b6", "#a6a6a6")
 _MAX_X_TICKS = 10
-_LABEL_MAX = 32  # characters of a category label before it is shortened
+_LABEL_MAX = 40  # characters of a category label before it is shortened
+_CHAR_IN = 0.062  # inches per character of a 7 pt DejaVu Sans label (e-mails run wide)
+_LEFT_MAX_IN = 2.9  # at most this much of the 7 in width goes to category labels
+# Lines that run close together (WAU, MAU and seats) stay apart by dash pattern as well as
+# colour, also in grey print and for colour-blind readers.
+_LINE_STYLES = ("-", "--", ":", "-.")
 _MAX_BARS = 31
 
 _RC: dict[RcKeyType, Any] = {
@@ -113,7 +118,7 @@ def _margins(figure: Figure, chart: ChartData, height: float) -> None:
     """
     if chart.kind == "hbar":
         longest = max((len(_shorten(label)) for label in chart.x), default=4)
-        left = min(2.6, 0.15 + 0.052 * longest)
+        left = min(_LEFT_MAX_IN, 0.15 + _CHAR_IN * longest)
     else:
         left = 0.5 + (0.12 if chart.y_label else 0.0)
     right = 0.5 if chart.secondary else 0.15
@@ -146,7 +151,8 @@ def _draw_line(axes: Axes, chart: ChartData) -> None:
     for index, series in enumerate(chart.series):
         target = right if right is not None and series.name in chart.secondary else axes
         target.plot(x, _line_values(series), color=_PALETTE[index % len(_PALETTE)],
-                    linewidth=1.1, label=series.name)
+                    linestyle=_LINE_STYLES[index % len(_LINE_STYLES)], linewidth=1.1,
+                    label=series.name)
     _finish(axes, chart, right)
 
 
@@ -228,11 +234,24 @@ def _finish(axes: Axes, chart: ChartData, right: Axes | None) -> None:
         right.yaxis.set_major_locator(MaxNLocator(integer=True))
         right.grid(visible=False)
         right.spines["right"].set_visible(True)
+        _axis_colours(axes, right, chart)
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     if len(labels) > 1:  # above the plot: never over the data
         axes.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0),
                     ncols=min(5, len(labels)), borderaxespad=0.2)
+
+
+def _axis_colours(left: Axes, right: Axes, chart: ChartData) -> None:
+    """Two scales on one chart: each axis takes the colour of the series it measures, so a
+    reader sees which numbers belong to the bars and which to the line."""
+    for axes, on_right in ((left, False), (right, True)):
+        colours = {_PALETTE[i % len(_PALETTE)] for i, s in enumerate(chart.series)
+                   if (s.name in chart.secondary) == on_right}
+        if len(colours) == 1:
+            (colour,) = colours
+            axes.tick_params(axis="y", colors=colour)
+            axes.spines["right" if on_right else "left"].set_color(colour)
 
 
 _DRAW = {"line": _draw_line, "bar": _draw_bar, "stacked": _draw_stacked, "hbar": _draw_hbar}

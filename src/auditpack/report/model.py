@@ -190,6 +190,7 @@ class TableView:
     title: str
     columns: tuple[str, ...]
     numeric: tuple[bool, ...]  # per column: right-aligned
+    widths: tuple[int, ...]  # per column: percent of the table's width (sums to 100)
     rows: tuple[tuple[str, ...], ...]
     total_rows: int
     total_text: str  # "10,000"
@@ -832,15 +833,53 @@ def _table_view(evidence_id: str, table: Table) -> TableView:
     """
     shown = [i for i, c in enumerate(table.columns) if not _is_identifier(c.name)]
     previewed = (0 < len(shown) <= TABLE_MAX_COLUMNS and 0 < len(table.rows) <= TABLE_ROWS)
-    rows = table.rows if previewed else []
+    columns = tuple(_humanize(table.columns[i].name) for i in shown)
+    cells = tuple(tuple(_cell(row[i]) for i in shown) for row in table.rows) if previewed \
+        else ()
     return TableView(
-        name=table.name, title=table.title,
-        columns=tuple(_humanize(table.columns[i].name) for i in shown),
+        name=table.name, title=table.title, columns=columns,
         numeric=tuple(table.columns[i].type in ("int", "float") for i in shown),
-        rows=tuple(tuple(_cell(row[i]) for i in shown) for row in rows),
+        widths=column_shares(columns, cells), rows=cells,
         total_rows=len(table.rows), total_text=f"{len(table.rows):,}",
-        more=len(table.rows) - len(rows),
+        more=len(table.rows) - len(cells),
         sheet=workbook_sheet(evidence_id, table.name), previewed=previewed)
+
+
+_SHARE_MIN = 4  # characters: the narrowest a column is sized for
+_WRAP_AT = 20  # characters: text with spaces (or too long to keep whole) wraps within this
+_TOKEN_MAX = 32  # characters: an e-mail, address or name without spaces is kept whole to here
+_HEADER_LINE = 12  # a longer header may wrap (at a space), onto two lines at most for short ones
+_CELL_PADDING = 2  # characters' worth of a cell's padding, and bold headers run wider
+
+
+def column_shares(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[int, ...]:
+    """Each column's percent of a preview table's width, by the text it has to hold.
+
+    Fixed table layout would give every column the same width: a yes/no column as much as an
+    e-mail column, which then breaks mid-address. A column is sized for its widest cell
+    (`_cell_room`: a value without spaces whole, wrapping text only so far, so one long JSON
+    value cannot starve an e-mail beside it) and for its header (`_header_room`); the last
+    column takes the remainder so the shares sum to 100.
+    """
+    if not columns:
+        return ()
+    weights = [_CELL_PADDING + max(_SHARE_MIN, _header_room(name),
+                                   max((_cell_room(row[i]) for row in rows), default=0))
+               for i, name in enumerate(columns)]
+    total = sum(weights)
+    shares = [100 * w // total for w in weights[:-1]]  # floored: the last share stays > 0
+    return (*shares, 100 - sum(shares))
+
+
+def _cell_room(text: str) -> int:
+    if " " not in text and len(text) <= _TOKEN_MAX:
+        return len(text)
+    return min(len(text), _WRAP_AT)
+
+
+def _header_room(name: str) -> int:
+    """Characters a header needs: its longest word, and a short header on one line."""
+    return max(max((len(word) for word in name.split()), default=0), min(len(name), _HEADER_LINE))
 
 
 def _is_identifier(column: str) -> bool:
