@@ -7,6 +7,7 @@ pypdf. Rendering is the slow part, so one full report is rendered per module and
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import time
@@ -370,6 +371,25 @@ def test_same_model_and_time_give_identical_bytes(tmp_path: Path,
     render_pdf(model, second, generated_at=GENERATED)
     assert first.read_bytes() == second.read_bytes()
     assert os.environ["SOURCE_DATE_EPOCH"] == "12345"  # restored
+
+
+def test_rendering_pauses_the_collector_and_restores_it() -> None:
+    from auditpack.report.pdf import _gc_paused
+
+    assert gc.isenabled()
+    with _gc_paused():
+        assert not gc.isenabled()
+        with _gc_paused():  # a second report rendered meanwhile (another thread)
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first is still rendering
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
 
 
 def test_pdf_variant_is_archival() -> None:

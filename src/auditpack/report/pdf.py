@@ -23,6 +23,7 @@ table with the current time unless that variable says otherwise.
 from __future__ import annotations
 
 import base64
+import gc
 import os
 import threading
 import time
@@ -45,6 +46,10 @@ STYLESHEET = "report.css"
 
 # SOURCE_DATE_EPOCH is process-wide: two reports written at once must not see each other's.
 _EPOCH_LOCK = threading.Lock()
+# The garbage collector is process-wide too: it stays paused while any render runs.
+_GC_LOCK = threading.Lock()
+_gc_renders = 0
+_gc_was_enabled = False
 
 
 @dataclass(frozen=True)
@@ -77,18 +82,20 @@ def render_html(model: ReportModel, *, generated_at: datetime) -> str:
 def render_pdf(model: ReportModel, path: Path, *, generated_at: datetime) -> PdfStats:
     """Write the report to `path` as PDF/A-3b and return its page count and render time."""
     started = time.perf_counter()
-    html = render_html(model, generated_at=generated_at)
-    folder = template_dir()
-    fetcher = weasyprint.URLFetcher(allowed_protocols=["data"])  # charts only, no network
-    css = weasyprint.CSS(string=(folder / STYLESHEET).read_text(encoding="utf-8"),
-                         url_fetcher=fetcher)
-    options = {"pdf_variant": PDF_VARIANT}
-    document = weasyprint.HTML(string=html, base_url=str(folder), url_fetcher=fetcher).render(
-        stylesheets=[css], **options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _source_date_epoch(generated_at):
-        document.write_pdf(path, **options)
-    return PdfStats(pages=len(document.pages), seconds=time.perf_counter() - started)
+    with _gc_paused():
+        html = render_html(model, generated_at=generated_at)
+        folder = template_dir()
+        fetcher = weasyprint.URLFetcher(allowed_protocols=["data"])  # charts only, no network
+        css = weasyprint.CSS(string=(folder / STYLESHEET).read_text(encoding="utf-8"),
+                             url_fetcher=fetcher)
+        options = {"pdf_variant": PDF_VARIANT}
+        document = weasyprint.HTML(string=html, base_url=str(folder),
+                                   url_fetcher=fetcher).render(stylesheets=[css], **options)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _source_date_epoch(generated_at):
+            document.write_pdf(path, **options)
+        pages = len(document.pages)
+    return PdfStats(pages=pages, seconds=time.perf_counter() - started)
 
 
 # --- internals ------------------------------------------------------------------------------
@@ -114,6 +121,30 @@ def _w3c(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while WeasyPrint lays out and draws the report.
+
+    Layout allocates millions of short-lived objects, so full collections keep firing and
+    each one walks everything alive, evidence tables included: a fifth of the render time
+    for a large organization. Pausing costs a few percent more peak memory (the render's own
+    cycles wait until it ends); reference counting still frees everything else at once.
+    """
+    global _gc_renders, _gc_was_enabled
+    with _GC_LOCK:
+        if _gc_renders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_renders += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_renders -= 1
+            if _gc_renders == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 @contextmanager
