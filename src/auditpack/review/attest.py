@@ -75,7 +75,7 @@ def close(store_path: Path, *, campaign_id: str | None, attested_by: str, now: d
 
 
 def _decision_lines(cs: CampaignStore, campaign_id: str) -> bytes:
-    rows = {r.row_id: r for r in cs.rows(campaign_id)}
+    rows = cs.row_index(campaign_id)
     standing = cs.decisions(campaign_id)
     lines = []
     for rid, row in rows.items():

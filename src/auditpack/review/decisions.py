@@ -21,6 +21,7 @@ from auditpack.review.model import DECISIONS, NEEDS_JUSTIFICATION, Decision, Imp
 from auditpack.review.workbook import (
     HEADERS,
     LOCKED,
+    MAX_FILE_BYTES,
     META_SHEET,
     WORKBOOK_FORMAT,
     UnreadableWorkbook,
@@ -81,7 +82,7 @@ def import_workbook(cs: CampaignStore, path: Path, *, at: datetime,
     data = _read_bytes(path)
     sha = hashlib.sha256(data).hexdigest()
     try:
-        book = read_workbook(path)
+        book = read_workbook(data)
     except UnreadableWorkbook as exc:
         raise WorkbookRefused(path, [FileProblem(None, None, str(exc))]) from None
     problems: list[FileProblem] = []
@@ -131,7 +132,11 @@ def import_workbook(cs: CampaignStore, path: Path, *, at: datetime,
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, read once (hashed and parsed from memory); oversized files unread."""
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise WorkbookRefused(path, [FileProblem(None, None, "larger than "
+                                                     f"{MAX_FILE_BYTES // 2**20} MiB")])
         return path.read_bytes()
     except OSError as exc:
         raise WorkbookRefused(path, [FileProblem(None, None, f"cannot read the file: "

@@ -204,12 +204,8 @@ class UnreadableWorkbook(Exception):
     """The file is not a workbook auditpack can safely read; the message says why."""
 
 
-def read_workbook(path: Path) -> ReadWorkbook:
-    """Read a returned workbook after checking it is a safe, well-formed XLSX."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UnreadableWorkbook(f"cannot read the file: {exc.strerror}") from None
+def read_workbook(data: bytes) -> ReadWorkbook:
+    """Read a returned workbook's bytes after checking they are a safe, well-formed XLSX."""
     if len(data) > MAX_FILE_BYTES:
         raise UnreadableWorkbook(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
     _check_archive(data)
