@@ -153,39 +153,30 @@ class Database:
     # -- the activity feed ----------------------------------------------------------------
 
     def _apply_feed(self, archive: Archive, records: list[dict[str, Any]]) -> int:
-        # Only activities inside the batch's own time span can already be held (overlapping
-        # windows, re-read pages): the anti-join reads just that span, not the whole table.
-        spans = [r.get("span") for r in records]
-        if all(spans):
-            low = min(str(s[0]) for s in spans if s)
-            high = max(str(s[1]) for s in spans if s)
-        else:
-            low, high = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"
+        """Insert a batch of feed pages' activities, then drop the repeats it brought.
+
+        Repeats are rare (overlapping windows, re-read pages), so rows go in unfiltered and
+        only ids seen twice are looked for afterwards, among the activities of the batch's
+        own time span (pruned by the created_at zone maps). Filtering on the way in (anti-join
+        plus a window over the wide rows) cost as much as the insert itself. Of an id's rows
+        the one from the earliest archived page stays, as if pages were applied one by one.
+        """
+        spans = [r["span"] for r in records if r.get("span")]  # None: an empty page
         files = self._object_files(archive, [r["sha256"] for r in records])
         # one transaction for the batch's responses, rows and replay positions
         self.con.execute("BEGIN TRANSACTION")
         try:
             for record in records:
                 self._insert_response(record)
-            # The ids already held in the batch's span, pruned by created_at zone maps; the
-            # anti-join below then never builds a hash table over the whole feed.
-            self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE held_ids AS SELECT id FROM activities "
-                "WHERE created_at BETWEEN $low::TIMESTAMPTZ AND $high::TIMESTAMPTZ",
-                {"low": low, "high": high})
             self.con.execute(f"""
                 INSERT INTO activities
                 SELECT v[1], TRY_CAST(v[2] AS TIMESTAMPTZ), v[3], v[4], v[5], v[6], v[7],
                        coalesce(v[8], v[9]), v[10], v[11], r, page_sha256
-                FROM (
-                    SELECT json_extract_string(r, {_ACTIVITY_PATHS!r}) AS v, r, page_sha256,
-                           list_position($files, filename) AS page_no
-                    FROM {self._rows_of(files)}
-                ) n
-                WHERE NOT EXISTS (SELECT 1 FROM held_ids h WHERE h.id = n.v[1])
-                QUALIFY row_number() OVER (PARTITION BY v[1] ORDER BY page_no) = 1
-            """, {"files": files})
-            self.con.execute("DROP TABLE held_ids")
+                FROM (SELECT json_extract_string(r, {_ACTIVITY_PATHS!r}) AS v, r, page_sha256
+                      FROM {self._rows_of(files)})
+            """)
+            self._drop_repeats(min((str(s[0]) for s in spans), default=None),
+                               max((str(s[1]) for s in spans), default=None))
             self.con.executemany("INSERT INTO ingest_state VALUES (?)",
                                  [[r["seq"]] for r in records])
             self.con.execute("COMMIT")
@@ -193,6 +184,33 @@ class Database:
             self.con.execute("ROLLBACK")
             raise
         return len(records)
+
+    def _drop_repeats(self, low: str | None, high: str | None) -> None:
+        """Keep one row per activity id among those created in [low, high] (an unknown bound
+        is open) or undated."""
+        repeated = self.con.execute("""
+            CREATE OR REPLACE TEMP TABLE repeated_ids AS
+            SELECT id FROM (
+                SELECT id FROM activities
+                WHERE created_at BETWEEN coalesce(TRY_CAST($low AS TIMESTAMPTZ), '-infinity')
+                                     AND coalesce(TRY_CAST($high AS TIMESTAMPTZ), 'infinity')
+                UNION ALL
+                SELECT id FROM activities WHERE created_at IS NULL)
+            GROUP BY id HAVING count(*) > 1
+        """, {"low": low, "high": high}).fetchone()
+        if repeated and repeated[0]:
+            self.con.execute("""
+                DELETE FROM activities WHERE rowid IN (
+                    SELECT rowid FROM (
+                        SELECT a.rowid, row_number() OVER (
+                            PARTITION BY a.id ORDER BY p.seq, a.raw::VARCHAR) AS n
+                        FROM activities a
+                        JOIN (SELECT sha256, min(seq) AS seq FROM responses GROUP BY sha256) p
+                          ON p.sha256 = a.page_sha256
+                        WHERE a.id IN (SELECT id FROM repeated_ids))
+                    WHERE n > 1)
+            """)
+        self.con.execute("DROP TABLE repeated_ids")
 
     @staticmethod
     def _object_files(archive: Archive, shas: list[str]) -> list[str]:
@@ -278,7 +296,8 @@ class Database:
         """A digest of every table's content, leaving out when and by which run it was fetched.
 
         Two stores built from the same responses have equal fingerprints, whatever order and
-        however many runs it took to collect them.
+        however many runs it took to collect them. Rows are hashed inside DuckDB and only their
+        sorted hashes stream out, so a table of millions of rows fits the memory limit.
         """
         out: dict[str, str] = {}
         tables = [r[0] for r in self.con.execute(
@@ -288,9 +307,12 @@ class Database:
             cols = [r[0] for r in self.con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
                 "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in VOLATILE]
-            select = ", ".join(f'"{c}"::VARCHAR' for c in cols)
+            row = ", ".join(f'"{c}"::VARCHAR' for c in cols)
             digest = hashlib.sha256()
-            for row in self.con.execute(f"SELECT {select} FROM {table} ORDER BY ALL").fetchall():
-                digest.update(orjson.dumps(row))
+            cursor = self.con.execute(f"SELECT sha256(to_json([{row}])) AS h FROM {table} "
+                                      "ORDER BY h")
+            while hashes := cursor.fetchmany(65_536):
+                for (h,) in hashes:
+                    digest.update(bytes.fromhex(h))
             out[table] = digest.hexdigest()
         return out
