@@ -79,6 +79,19 @@ class Archive:
                 if record["seq"] > after_seq:
                     yield record
 
+    def records_from(self, offset: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
+        """Complete index records from byte `offset` (a line start) on, each with the offsets
+        where its line starts and ends."""
+        if not self.index_path.exists():
+            return
+        with self.index_path.open("rb") as fh:
+            fh.seek(offset)
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    return
+                yield offset, offset + len(line), orjson.loads(line)
+                offset += len(line)
+
     def object_path(self, sha256: str) -> Path:
         """Where the body with this hash is kept."""
         return self.objects / sha256[:2] / f"{sha256}.json.gz"

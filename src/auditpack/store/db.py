@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,26 @@ _ACTIVITY_PATHS = ["$.id", "$.created_at", "$.type", "$.organization_id", "$.org
                    "$.actor.user_agent"]
 _FEED_BATCH = 20  # activity pages per insert: big enough to amortise, small enough for memory
 _OTHER_BATCH = 200  # other records per transaction, at most
-_OTHER_BODIES = 16  # bodies read per transaction of other records, at most
+_OTHER_BODIES = 128  # bodies read per transaction of other records, at most
+
+
+@dataclass
+class _Pending:
+    """Index records read but not applied yet, and where the first of them starts."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    bodies: int = 0
+    first: int = 0
+
+    def add(self, offset: int, record: dict[str, Any], bodies: int) -> None:
+        if not self.records:
+            self.first = offset
+        self.records.append(record)
+        self.bodies += bodies
+
+    def take(self) -> list[dict[str, Any]]:
+        taken, self.records, self.bodies = self.records, [], 0
+        return taken
 
 
 class Database:
@@ -47,6 +67,8 @@ class Database:
 
     def __init__(self, path: Path, *, memory_limit: str = "384MB", read_only: bool = False) -> None:
         self.path = path
+        self._done: set[int] | None = None  # seqs applied, read from ingest_state once
+        self._resume_offset = 0  # where in the index the next catch_up starts reading
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as exc:
@@ -72,62 +94,80 @@ class Database:
     def catch_up(self, archive: Archive, *, final: bool = True) -> int:
         """Apply every index record not applied yet; return how many.
 
-        Feed pages are applied in batches of `_FEED_BATCH` (the other kinds never touch the
-        activities table, so they may be applied between them). With `final=False` (during a
-        collection) a short trailing batch waits for more pages: one DuckDB statement per few
-        pages would cost far more than the rows. Every applied record's seq is stored with its
+        Feed pages are applied in batches of `_FEED_BATCH`, other records in transactions of
+        up to `_OTHER_BODIES` bodies (they never touch the activities table, so the two may
+        interleave). With `final=False` (during a collection) short trailing batches wait for
+        more records: DuckDB statements and above all commits (each writes the rows to the
+        WAL, and every 16 MB of WAL rewrites the tables' open row groups) cost far more per
+        record in small batches. Every applied record's seq is stored with its
         rows in one transaction, so a crash never loses or repeats one.
+
+        The index is read from where the previous call left off (the first record it left
+        waiting), not from the start: a collection calls this twice a second.
         """
-        done = {int(r[0]) for r in self.con.execute("SELECT seq FROM ingest_state").fetchall()}
+        if self._done is None:
+            self._done = {int(r[0]) for r in
+                          self.con.execute("SELECT seq FROM ingest_state").fetchall()}
         applied = 0
-        feed: list[dict[str, Any]] = []
-        other: list[dict[str, Any]] = []
-        for record in archive.records():
-            if record["seq"] in done:
+        feed, other = _Pending(), _Pending()
+        end = self._resume_offset
+        for offset, end, record in archive.records_from(self._resume_offset):
+            if record["seq"] in self._done:
                 continue
             if record["kind"] == "response" and record["endpoint"] == _ACTIVITIES_ENDPOINT:
-                feed.append(record)
-                if len(feed) >= _FEED_BATCH:
-                    applied += self._apply_feed(archive, feed)
-                    feed = []
+                feed.add(offset, record, 1)
+                if len(feed.records) >= _FEED_BATCH:
+                    applied += self._apply_feed(archive, feed.take())
                 continue
-            other.append(record)
-            # a transaction's rows stay in memory until it commits: bound the bodies it reads
-            if len(other) >= _OTHER_BATCH or sum(len(r.get("responses") or ()) + 1
-                                                 for r in other) >= _OTHER_BODIES:
-                applied += self._apply_others(archive, other)
-                other = []
-        applied += self._apply_others(archive, other)
-        if feed and final:
-            applied += self._apply_feed(archive, feed)
+            other.add(offset, record, len(record.get("responses") or ()) + 1)
+            if len(other.records) >= _OTHER_BATCH or other.bodies >= _OTHER_BODIES:
+                applied += self._apply_others(archive, other.take())
+        if final:
+            applied += self._apply_others(archive, other.take())
+            if feed.records:
+                applied += self._apply_feed(archive, feed.take())
+        self._resume_offset = min((p.first for p in (feed, other) if p.records), default=end)
         return applied
 
+    def _commit(self, records: list[dict[str, Any]]) -> None:
+        """Record the records as applied and commit the open transaction."""
+        seqs = [r["seq"] for r in records]
+        self.con.execute("INSERT INTO ingest_state SELECT unnest($seqs::BIGINT[])",
+                         {"seqs": seqs})
+        self.con.execute("COMMIT")
+        assert self._done is not None
+        self._done.update(seqs)
+
     def _apply_others(self, archive: Archive, records: list[dict[str, Any]]) -> int:
-        """Apply non-feed records in index order, in one transaction with their seqs (a
-        commit each cost more than most of the records)."""
+        """Apply non-feed records in one transaction with their seqs, a few statements per
+        kind rather than per record (each DuckDB statement costs about a millisecond).
+
+        Each kind writes its own tables, so kinds may be applied one after the other; within
+        a kind index order is kept, and of two `day` records for the same report day only
+        the later counts (it replaces the day's rows).
+        """
         if not records:
             return 0
+        responses = [r for r in records if r["kind"] == "response"]
+        days = {(r["report"], r["day"]): r for r in records if r["kind"] == "day"}
         self.con.execute("BEGIN TRANSACTION")
         try:
+            self._insert_responses(responses)
+            for record in responses:
+                if record["endpoint"] == _SUMMARIES_ENDPOINT:
+                    self._apply_summaries(archive, record)
+            self._apply_days(archive, list(days.values()))
             for record in records:
-                self._apply(archive, record)
-            self.con.executemany("INSERT INTO ingest_state VALUES (?)",
-                                 [[r["seq"]] for r in records])
-            self.con.execute("COMMIT")
+                self._apply_directory_or_note(archive, record)
+            self._commit(records)
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         return len(records)
 
-    def _apply(self, archive: Archive, record: dict[str, Any]) -> None:
+    def _apply_directory_or_note(self, archive: Archive, record: dict[str, Any]) -> None:
         kind = record["kind"]
-        if kind == "response":
-            self._insert_response(record)
-            if record["endpoint"] == _SUMMARIES_ENDPOINT:
-                self._apply_summaries(archive, record)
-        elif kind == "day":
-            self._apply_day(archive, record)
-        elif kind == "snapshot":
+        if kind == "snapshot":
             self._apply_snapshot(archive, record)
         elif kind == "window":
             self.con.execute(
@@ -142,13 +182,28 @@ class Database:
                  record.get("detail"), record.get("as_of")])
         # Unknown kinds written by a newer auditpack are kept in the archive and skipped here.
 
-    def _insert_response(self, record: dict[str, Any]) -> None:
+    def _insert_responses(self, records: list[dict[str, Any]]) -> None:
+        """One row per response record, all in one statement."""
+        if not records:
+            return
+        columns = {
+            "seq": [r["seq"] for r in records], "api": [r["api"] for r in records],
+            "endpoint": [r["endpoint"] for r in records], "path": [r["path"] for r in records],
+            "ids": [orjson.dumps(r["ids"]).decode() for r in records],
+            "params": [orjson.dumps(r["params"]).decode() for r in records],
+            "status": [r["status"] for r in records], "sha256": [r["sha256"] for r in records],
+            "size": [r["size"] for r in records],
+            "fetched_at": [r["fetched_at"] for r in records],
+            "request_id": [r["request_id"] for r in records],
+            "run_id": [r["run_id"] for r in records],
+        }
         self.con.execute(
-            "INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [record["seq"], record["api"], record["endpoint"], record["path"],
-             orjson.dumps(record["ids"]).decode(), orjson.dumps(record["params"]).decode(),
-             record["status"], record["sha256"], record["size"], record["fetched_at"],
-             record["request_id"], record["run_id"]])
+            "INSERT INTO responses SELECT unnest($seq::BIGINT[]), unnest($api::VARCHAR[]), "
+            "unnest($endpoint::VARCHAR[]), unnest($path::VARCHAR[]), "
+            "unnest($ids::VARCHAR[])::JSON, unnest($params::VARCHAR[])::JSON, "
+            "unnest($status::INTEGER[]), unnest($sha256::VARCHAR[]), unnest($size::BIGINT[]), "
+            "unnest($fetched_at::VARCHAR[])::TIMESTAMPTZ, unnest($request_id::VARCHAR[]), "
+            "unnest($run_id::VARCHAR[])", columns)
 
     # -- the activity feed ----------------------------------------------------------------
 
@@ -166,8 +221,7 @@ class Database:
         # one transaction for the batch's responses, rows and replay positions
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for record in records:
-                self._insert_response(record)
+            self._insert_responses(records)
             self.con.execute(f"""
                 INSERT INTO activities
                 SELECT v[1], TRY_CAST(v[2] AS TIMESTAMPTZ), v[3], v[4], v[5], v[6], v[7],
@@ -177,9 +231,7 @@ class Database:
             """)
             self._drop_repeats(min((str(s[0]) for s in spans), default=None),
                                max((str(s[1]) for s in spans), default=None))
-            self.con.executemany("INSERT INTO ingest_state VALUES (?)",
-                                 [[r["seq"]] for r in records])
-            self.con.execute("COMMIT")
+            self._commit(records)
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
@@ -242,19 +294,34 @@ class Database:
         """A FROM clause yielding (r JSON, page_sha256, filename) for the given bodies."""
         return self._rows_of(self._object_files(archive, shas), column)
 
-    def _apply_day(self, archive: Archive, record: dict[str, Any]) -> None:
-        table, select = ANALYTICS_TABLES[record["report"]]
-        # Summaries rows are applied per response (one response spans many days).
-        if record["report"] != "summaries":
-            self.con.execute(f"DELETE FROM {table} WHERE day = ?", [record["day"]])
-        if record["responses"] and record["report"] != "summaries":
-            source = self._rows(archive, record["responses"])
-            self.con.execute(f"INSERT INTO {table} SELECT ?::DATE AS day, {select} FROM {source}",
-                             [record["day"]])
-        self.con.execute("DELETE FROM analytics_days WHERE report = ? AND day = ?",
-                         [record["report"], record["day"]])
-        self.con.execute("INSERT INTO analytics_days VALUES (?, ?, ?, ?)",
-                         [record["report"], record["day"], record["as_of"], len(record["responses"])])
+    def _apply_days(self, archive: Archive, records: list[dict[str, Any]]) -> None:
+        """Replace the rows of each report day by those of its responses: per report, one
+        DELETE and one INSERT for all the days (summaries rows are applied per response, as
+        one response spans many days)."""
+        for report in dict.fromkeys(r["report"] for r in records):
+            group = [r for r in records if r["report"] == report]
+            days = [r["day"] for r in group]
+            if report != "summaries":
+                table, select = ANALYTICS_TABLES[report]
+                self.con.execute(f"DELETE FROM {table} WHERE list_contains($days::DATE[], day)",
+                                 {"days": days})
+                pairs = [(r["day"], sha) for r in group for sha in r["responses"]]
+                if pairs:
+                    shas = list(dict.fromkeys(sha for _, sha in pairs))
+                    # a body shared by two days (say, an empty page) yields rows for each
+                    self.con.execute(
+                        f"INSERT INTO {table} SELECT m.day, {select} FROM "
+                        f"{self._rows(archive, shas)} AS src JOIN (SELECT "
+                        "unnest($days::DATE[]) AS day, unnest($shas::VARCHAR[]) AS m_sha) m "
+                        "ON m.m_sha = src.page_sha256",
+                        {"days": [d for d, _ in pairs], "shas": [s for _, s in pairs]})
+            self.con.execute("DELETE FROM analytics_days WHERE report = $report AND "
+                             "list_contains($days::DATE[], day)", {"report": report, "days": days})
+            self.con.execute(
+                "INSERT INTO analytics_days SELECT $report, unnest($days::DATE[]), "
+                "unnest($as_of::VARCHAR[])::TIMESTAMPTZ, unnest($pages::INTEGER[])",
+                {"report": report, "days": days, "as_of": [r["as_of"] for r in group],
+                 "pages": [len(r["responses"]) for r in group]})
 
     def _apply_summaries(self, archive: Archive, record: dict[str, Any]) -> None:
         body = orjson.loads(archive.read_body(record["sha256"]))
