@@ -200,7 +200,8 @@ class AnalyticsApi:
             for record in self._dataset.read_day(kind, day):
                 key = _row_key(record.value)
                 previous = merged.get(key)
-                merged[key] = _merge(previous or {}, record.value)
+                # the records are fresh copies: the first of a key is kept as it is
+                merged[key] = record.value if previous is None else _merge(previous, record.value)
         rows = sorted(merged.values(), key=_user_id)
         rows.sort(key=rank, reverse=True)
         for row in rows:

@@ -279,15 +279,19 @@ def _dated(path: Path, pattern: re.Pattern[str], expected: str) -> date:
 
 
 def _read_jsonl(path: Path) -> Iterator[Record]:
-    """Each non-blank line of a gzipped JSON Lines file, kept as its own bytes."""
+    """Each non-blank line of a gzipped JSON Lines file, kept as its own bytes.
+
+    A day file is small: inflated whole and split, it reads several times faster than line
+    by line through GzipFile.
+    """
     try:
-        with gzip.open(path, "rb") as stream:
-            for number, line in enumerate(stream, 1):
-                line = line.strip()
-                if line:
-                    yield Record(line, _parse_object(line, path, number))
+        lines = gzip.decompress(path.read_bytes()).split(b"\n")
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: cannot read gzip data: {exc}") from None
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if line:
+            yield Record(line, _parse_object(line, path, number))
 
 
 def _parse_object(line: bytes, path: Path, number: int) -> dict[str, Any]:

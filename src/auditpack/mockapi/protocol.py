@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
+
 Query = dict[str, list[str]]
 """Query parameters as parsed from the URL: every name maps to all of its values, in order."""
 
@@ -61,8 +63,12 @@ def error_body(error_type: str, message: str) -> bytes:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON. The stdlib encoder keeps arbitrary-size integers and key order as loaded."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON, key order as loaded: orjson, or the stdlib encoder for what orjson
+    refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def json_array(items: list[bytes]) -> bytes:

@@ -31,6 +31,7 @@ from auditpack.errors import (
     UnavailableError,
 )
 from auditpack.records import Api, Params, RawResponse
+from auditpack.sources.models import BodyNotJson
 
 ANTHROPIC_VERSION = "2023-06-01"
 USER_AGENT = "auditpack/0.1 (+metadata-only evidence collector)"
@@ -114,8 +115,10 @@ class ApiClient:
         """Release the connection pool."""
         self._http.close()
 
-    def get(self, endpoint: str, path: str, params: Params) -> tuple[RawResponse, Any]:
-        """Fetch one page; return it verbatim with its parsed JSON.
+    def get(self, endpoint: str, path: str, params: Params,
+            parse: Callable[[bytes], Any] = orjson.loads) -> tuple[RawResponse, Any]:
+        """Fetch one page; return it verbatim with its body parsed by `parse` (JSON by
+        default), which raises orjson.JSONDecodeError or BodyNotJson for a malformed body.
 
         Raises AuthError, BadRequest/CursorExpired, ResponseError or UnavailableError.
         """
@@ -126,7 +129,7 @@ class ApiClient:
                 self.retries += 1
             self.pacer.wait()
             try:
-                response = self._send(path, params)
+                response, body = self._send(path, params)
             except httpx.TimeoutException:
                 last_problem, failure = "the request timed out", UnavailableError
                 self._backoff(attempt, None)
@@ -139,36 +142,42 @@ class ApiClient:
             status = response.status_code
             if status == 200:
                 try:
-                    parsed = orjson.loads(response.content)
-                except orjson.JSONDecodeError:
+                    parsed = parse(body)
+                except (orjson.JSONDecodeError, BodyNotJson):
                     last_problem = "the response body is not valid JSON"
                     failure = ResponseError
                     self._backoff(attempt, None)
                     continue
-                return self._raw(endpoint, path, params, response), parsed
+                return self._raw(endpoint, path, params, response, body), parsed
             if status in _RETRY_STATUSES and response.headers.get("x-should-retry") != "false":
                 last_problem, failure = f"HTTP {status}", UnavailableError
                 self._backoff(attempt, _retry_after(response))
                 continue
-            self._raise_for(status, path, response)
+            self._raise_for(status, path, body)
         raise failure(
             f"{self.api.value} API {path}: giving up after {self.max_retries + 1} attempts: "
             f"{last_problem}",
             hint="check the base URL and the network, then run collect again; it resumes",
         )
 
-    def _send(self, path: str, params: Params) -> httpx.Response:
+    def _send(self, path: str, params: Params) -> tuple[httpx.Response, bytes]:
+        """The response (headers, status) and its body.
+
+        The body is read off the stream rather than with `read()`: httpx responses sit in
+        reference cycles, and a body stored on one lived until the cycle collector's next
+        full pass, so that feed pages of megabytes piled up by the hundred.
+        """
         self.requests_sent += 1
         headers = {"x-api-key": self._key.get_secret_value()}
-        response = self._http.get(path, params=list(params), headers=headers)
-        response.read()
-        return response
+        with self._http.stream("GET", path, params=list(params), headers=headers) as response:
+            body = b"".join(response.iter_bytes())
+        return response, body
 
-    def _raw(self, endpoint: str, path: str, params: Params,
-             response: httpx.Response) -> RawResponse:
+    def _raw(self, endpoint: str, path: str, params: Params, response: httpx.Response,
+             body: bytes) -> RawResponse:
         return RawResponse(
             api=self.api, endpoint=endpoint, path=path, params=params,
-            status=response.status_code, body=response.content,
+            status=response.status_code, body=body,
             fetched_at=datetime.now(UTC), request_id=response.headers.get("request-id"),
         )
 
@@ -183,8 +192,8 @@ class ApiClient:
             delay = self._rng.uniform(0, min(_MAX_BACKOFF_SECONDS, 0.25 * 2**attempt))
         self._sleep(delay)
 
-    def _raise_for(self, status: int, path: str, response: httpx.Response) -> None:
-        message = _error_message(response)
+    def _raise_for(self, status: int, path: str, body: bytes) -> None:
+        message = _error_message(body)
         scope = _needed_scope(self.api, path)
         if status in (401, 403) or (status == 404 and self.api is Api.ANALYTICS):
             what = {401: "was refused as missing, invalid or revoked",
@@ -220,13 +229,13 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(body: bytes) -> str:
     try:
-        body = orjson.loads(response.content)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return response.text[:200].strip()
-    if isinstance(body, dict):
-        error = body.get("error")
+        return body[:200].decode("utf-8", "replace").strip()
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
         if isinstance(error, dict):
             return str(error.get("message", ""))[:300]
     return ""

@@ -13,7 +13,7 @@ from typing import Any
 from auditpack.errors import CursorExpired, ResponseError
 from auditpack.records import Params, RawResponse, canonical_params
 from auditpack.sources._http import ApiClient
-from auditpack.sources.models import ActivityPage, CursorPage, activity_span, parse_page
+from auditpack.sources.models import ActivityPage, CursorPage, decode_feed_page, parse_page
 
 BASE = "/v1/compliance"
 ACTIVITIES = BASE + "/activities"
@@ -56,9 +56,9 @@ class ComplianceSource:
                   ) -> tuple[RawResponse, ActivityPage, tuple[datetime, datetime] | None]:
         """One page of the feed window [lower, upper), newest first, after `after_id`, and the
         time span its activities cover."""
-        raw, parsed = self.client.get(ACTIVITIES, ACTIVITIES, feed_params(lower, upper, after_id))
-        page = parse_page(ActivityPage, parsed, ACTIVITIES)
-        return raw, page, activity_span(page.data, ACTIVITIES)
+        raw, page = self.client.get(ACTIVITIES, ACTIVITIES, feed_params(lower, upper, after_id),
+                                    parse=lambda body: decode_feed_page(body, ACTIVITIES))
+        return raw, page, page.span()
 
     def listing(self, template: str, **ids: str) -> Iterator[tuple[RawResponse, CursorPage]]:
         """Every page of a directory list, restarting once per rejected page token."""

@@ -8,8 +8,9 @@ verbatim anyway, so nothing unknown is lost.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from auditpack.errors import ResponseError
@@ -19,41 +20,52 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-class ActivityPage(_Open):
+class Activity(msgspec.Struct):
+    """The three fields of an activity that collection relies on; the rest stays in the
+    archived body, unread here."""
+
+    id: str
+    type: str
+    created_at: Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class ActivityPage(msgspec.Struct):
     """`GET /v1/compliance/activities`.
 
-    Activities stay the parsed dicts: a feed page holds thousands, and a model per activity
-    cost more than everything else collection does with the page. `activity_span` checks the
-    three fields collection relies on.
+    Decoded with msgspec rather than pydantic: a feed page holds 5,000 activities, and
+    building every field as Python objects (orjson, then a check per activity) took four
+    times as long as decoding just these fields, skipping the others without building them.
     """
 
-    data: list[Any]
+    data: list[Activity]
     has_more: bool = False
     first_id: str | None = None
     last_id: str | None = None
 
+    def span(self) -> tuple[datetime, datetime] | None:
+        """The oldest and newest `created_at` of the page's activities; None if empty."""
+        if not self.data:
+            return None
+        moments = [a.created_at for a in self.data]
+        return min(moments), max(moments)
 
-def activity_span(items: list[Any], where: str) -> tuple[datetime, datetime] | None:
-    """The oldest and newest `created_at` of a page's activities, after checking that each
-    is an object with a string `id`, `type` and an RFC 3339 `created_at`; None if empty."""
-    oldest = newest = None
-    for n, item in enumerate(items):
-        try:
-            if not (isinstance(item["id"], str) and isinstance(item["type"], str)):
-                raise TypeError
-            moment = datetime.fromisoformat(item["created_at"])
-        except (KeyError, TypeError, ValueError):
-            raise ResponseError(f"{where}: the response does not match the documented format "
-                                f"(data.{n}: an activity needs a string id, type and an RFC "
-                                "3339 created_at)") from None
-        if moment.tzinfo is None:
-            raise ResponseError(f"{where}: the response does not match the documented format "
-                                f"(data.{n}.created_at has no time zone)")
-        if oldest is None or moment < oldest:
-            oldest = moment
-        if newest is None or moment > newest:
-            newest = moment
-    return (oldest, newest) if oldest is not None and newest is not None else None
+
+class BodyNotJson(ValueError):
+    """The body is not valid JSON (a fault worth retrying, unlike a wrong shape)."""
+
+
+_FEED_DECODER = msgspec.json.Decoder(ActivityPage)
+
+
+def decode_feed_page(body: bytes, where: str) -> ActivityPage:
+    """A feed page from its body; BodyNotJson if malformed, ResponseError if misshapen."""
+    try:
+        return _FEED_DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ResponseError(f"{where}: the response does not match the documented format "
+                            f"({exc})") from None
+    except msgspec.DecodeError as exc:
+        raise BodyNotJson(str(exc)) from None
 
 
 class CursorPage(_Open):

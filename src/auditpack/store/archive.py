@@ -27,14 +27,19 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from isal import igzip, isal_zlib
 
 from auditpack.errors import StoreError
 from auditpack.records import RawResponse
 
 INDEX_NAME = "index.jsonl"
+_GZIP_WBITS = 31  # a gzip member, header and trailer checked
+# isal's stub types its error as an instance; it is the exception class igzip_lib.IsalError
+_UNREADABLE: tuple[type[BaseException], ...] = (
+    OSError, EOFError, gzip.BadGzipFile, cast(type[BaseException], isal_zlib.error))
 # Fields that record when or by which run something happened: not part of its identity.
 _VOLATILE = frozenset({"seq", "run_id", "taken_at", "last_request_id"})
 
@@ -99,8 +104,8 @@ class Archive:
     def read_body(self, sha256: str) -> bytes:
         """The verbatim body, checked against its name."""
         try:
-            body = gzip.decompress(self.object_path(sha256).read_bytes())
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            body = isal_zlib.decompress(self.object_path(sha256).read_bytes(), wbits=_GZIP_WBITS)
+        except _UNREADABLE as exc:
             raise StoreError(f"archive object {sha256} is missing or unreadable: {exc}") from None
         if hashlib.sha256(body).hexdigest() != sha256:
             raise StoreError(f"archive object {sha256} does not match its hash: the archive was altered")
@@ -155,7 +160,9 @@ class Archive:
             return
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(gzip.compress(body, compresslevel=1, mtime=0))
+        # igzip (ISA-L) writes standard gzip about five times faster than zlib at level 1,
+        # with the same ratio: at millions of events compression was a seventh of the CPU.
+        tmp.write_bytes(igzip.compress(body, compresslevel=1, mtime=0))
         os.replace(tmp, path)
 
     def _append(self, record: dict[str, Any]) -> None:

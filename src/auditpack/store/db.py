@@ -111,7 +111,8 @@ class Database:
         applied = 0
         feed, other = _Pending(), _Pending()
         end = self._resume_offset
-        for offset, end, record in archive.records_from(self._resume_offset):
+        for offset, line_end, record in archive.records_from(self._resume_offset):
+            end = line_end
             if record["seq"] in self._done:
                 continue
             if record["kind"] == "response" and record["endpoint"] == _ACTIVITIES_ENDPOINT:
