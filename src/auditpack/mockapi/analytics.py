@@ -106,10 +106,10 @@ class AnalyticsApi:
         return Response(200, body)
 
     def _day_rows(self, kind: str, day: date) -> list[bytes]:
-        records = self._dataset.read_day(kind, day)
+        records = self._dataset.read_day_users(kind, day)
         if kind == "users":  # the API sorts users by email address
-            records.sort(key=lambda r: (_email(r.value), r.raw))
-        return [record.raw for record in records]
+            records.sort(key=lambda r: (_email(r[0]), r[1]))
+        return [raw for _, raw in records]
 
     def _check_day(self, what: str, day: date) -> None:
         """The support article's date rules: floor, look-back, and the availability delay."""
@@ -258,8 +258,7 @@ def _user_id(row: dict[str, Any]) -> str:
     return str(actor.get("user_id")) if isinstance(actor, dict) else ""
 
 
-def _email(row: dict[str, Any]) -> str:
-    user = row.get("user")
+def _email(user: Any) -> str:
     return str(user.get("email_address") or "") if isinstance(user, dict) else ""
 
 

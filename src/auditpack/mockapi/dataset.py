@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from auditpack.errors import DatasetError
@@ -77,7 +78,26 @@ class Dataset:
         """The records of one analytics day file; a day without a file has none."""
         if day not in self.analytics_days[kind]:
             return []
-        return list(_read_jsonl(self.root / "analytics" / kind / f"{day.isoformat()}.jsonl.gz"))
+        path = self.root / "analytics" / kind / f"{day.isoformat()}.jsonl.gz"
+        return [Record(line, _parse_object(line, path, n)) for n, line in _jsonl_lines(path)]
+
+    def read_day_users(self, kind: str, day: date) -> list[tuple[Any, bytes]]:
+        """The records of one analytics day file as (their `user` field, raw line): sorting
+        engagement rows needs no more, and the other fields (a users row is 1.5 kB) are
+        checked but not built."""
+        if day not in self.analytics_days[kind]:
+            return []
+        path = self.root / "analytics" / kind / f"{day.isoformat()}.jsonl.gz"
+        out = []
+        for number, line in _jsonl_lines(path):
+            try:
+                out.append((_USER_DECODER.decode(line).user, line))
+            except msgspec.ValidationError:
+                raise DatasetError(f"{path}: line {number}: expected a JSON object") from None
+            except msgspec.DecodeError:
+                _parse_object(line, path, number)  # the stdlib takes what msgspec may not
+                out.append((orjson.loads(line).get("user"), line))
+        return out
 
     def snapshot_at(self, now: datetime) -> DirectorySnapshot:
         """The latest directory snapshot dated on or before ``now`` (an empty one if none)."""
@@ -227,7 +247,8 @@ def _read_summaries(path: Path) -> dict[date, bytes]:
     if not path.is_file():
         raise DatasetError(f"{path}: missing")
     days: dict[date, bytes] = {}
-    for number, record in enumerate(_read_jsonl(path), 1):
+    for number, line in _jsonl_lines(path):
+        record = Record(line, _parse_object(line, path, number))
         start = record.value.get("starting_date") or record.value.get("starting_at")
         try:
             day = date.fromisoformat(str(start)[:10])
@@ -278,8 +299,8 @@ def _dated(path: Path, pattern: re.Pattern[str], expected: str) -> date:
 # -- files ---------------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path) -> Iterator[Record]:
-    """Each non-blank line of a gzipped JSON Lines file, kept as its own bytes.
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Each non-blank line of a gzipped JSON Lines file with its number.
 
     A day file is small: inflated whole and split, it reads several times faster than line
     by line through GzipFile.
@@ -291,7 +312,14 @@ def _read_jsonl(path: Path) -> Iterator[Record]:
     for number, line in enumerate(lines, 1):
         line = line.strip()
         if line:
-            yield Record(line, _parse_object(line, path, number))
+            yield number, line
+
+
+class _UserOnly(msgspec.Struct):
+    user: Any = None
+
+
+_USER_DECODER = msgspec.json.Decoder(_UserOnly)
 
 
 def _parse_object(line: bytes, path: Path, number: int) -> dict[str, Any]:

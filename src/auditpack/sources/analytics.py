@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from auditpack.errors import CursorExpired
 from auditpack.records import DailyReport, Params, RawResponse, canonical_params
 from auditpack.sources._http import ApiClient
-from auditpack.sources.models import CursorPage, SummariesPage, parse_page
+from auditpack.sources.models import ReportPage, SummariesPage, decode_report_page, parse_page
 
 BASE = "/v1/organizations/analytics"
 MAX_PAGE = 1000  # every list endpoint's documented maximum
@@ -48,7 +48,7 @@ class AnalyticsSource:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
 
-    def day(self, report: DailyReport, day: date) -> Iterator[tuple[RawResponse, CursorPage]]:
+    def day(self, report: DailyReport, day: date) -> Iterator[tuple[RawResponse, ReportPage]]:
         """Every page of one report for one day.
 
         A cursor the API rejects or expires (410) restarts the day from page one, as the
@@ -74,11 +74,11 @@ class AnalyticsSource:
             yield raw, parse_page(SummariesPage, parsed, SUMMARIES_PATH)
             start = end
 
-    def _walk(self, path: str, base: Params) -> Iterator[tuple[RawResponse, CursorPage]]:
+    def _walk(self, path: str, base: Params) -> Iterator[tuple[RawResponse, ReportPage]]:
         params = base
         while True:
-            raw, parsed = self.client.get(path, path, params)
-            page = parse_page(CursorPage, parsed, path)
+            raw, page = self.client.get(path, path, params,
+                                        parse=lambda body: decode_report_page(body, path))
             yield raw, page
             if not page.next_page or page.has_more is False:
                 return

@@ -54,18 +54,43 @@ class BodyNotJson(ValueError):
     """The body is not valid JSON (a fault worth retrying, unlike a wrong shape)."""
 
 
+class _Row(msgspec.Struct):
+    """Any JSON object, its fields skipped unbuilt."""
+
+
+class ReportPage(msgspec.Struct):
+    """A page of an Analytics day report: collection counts its rows and follows `next_page`;
+    the rows themselves are read from the archive by the database."""
+
+    data: list[_Row]
+    next_page: str | None = None
+    has_more: bool | None = None
+
+
 _FEED_DECODER = msgspec.json.Decoder(ActivityPage)
+_REPORT_DECODER = msgspec.json.Decoder(ReportPage)
 
 
-def decode_feed_page(body: bytes, where: str) -> ActivityPage:
-    """A feed page from its body; BodyNotJson if malformed, ResponseError if misshapen."""
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, where: str) -> Any:
     try:
-        return _FEED_DECODER.decode(body)
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise ResponseError(f"{where}: the response does not match the documented format "
                             f"({exc})") from None
     except msgspec.DecodeError as exc:
         raise BodyNotJson(str(exc)) from None
+
+
+def decode_feed_page(body: bytes, where: str) -> ActivityPage:
+    """A feed page from its body; BodyNotJson if malformed, ResponseError if misshapen."""
+    page: ActivityPage = _decode(_FEED_DECODER, body, where)
+    return page
+
+
+def decode_report_page(body: bytes, where: str) -> ReportPage:
+    """An Analytics report page from its body; errors as `decode_feed_page`."""
+    page: ReportPage = _decode(_REPORT_DECODER, body, where)
+    return page
 
 
 class CursorPage(_Open):

@@ -1,4 +1,4 @@
-"""Decoding activity-feed pages: the checked fields, unknown ones kept out of the way."""
+"""Decoding feed and report pages: the checked fields, unknown ones kept out of the way."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from auditpack.errors import ResponseError
-from auditpack.sources.models import BodyNotJson, decode_feed_page
+from auditpack.sources.models import BodyNotJson, decode_feed_page, decode_report_page
 
 
 def _body(*activities: dict[str, object], **envelope: object) -> bytes:
@@ -51,3 +51,16 @@ def test_malformed_json_is_told_apart_from_a_wrong_shape() -> None:
         decode_feed_page(b'{"data": [{"id": "a"', "feed")
     with pytest.raises(ResponseError):
         decode_feed_page(b'{"data": {}}', "feed")
+
+
+def test_report_pages_are_counted_and_their_rows_checked() -> None:
+    body = orjson.dumps({"data": [{"user": {"id": "u1"}, "new_metric": 3}, {}],
+                         "next_page": "p2", "has_more": True, "data_refreshed_at": "x"})
+    page = decode_report_page(body, "users")
+    assert len(page.data) == 2 and page.next_page == "p2" and page.has_more is True
+    with pytest.raises(ResponseError, match=r"users: .*data\[1\]"):
+        decode_report_page(b'{"data": [{}, [1]], "next_page": null}', "users")
+    with pytest.raises(ResponseError, match="next_page"):
+        decode_report_page(b'{"data": [], "next_page": 7}', "users")
+    with pytest.raises(BodyNotJson):
+        decode_report_page(b'{"data": [', "users")
