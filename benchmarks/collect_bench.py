@@ -182,6 +182,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench-out")
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--skip-limited", action="store_true")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="also time `store rebuild` of the large store")
     args = parser.parse_args()
     args.workdir.mkdir(exist_ok=True)
     if not args.skip_limited:
@@ -192,6 +194,21 @@ def main() -> None:
         big = args.workdir / f"org-{args.users}u-{args.days}d"
         _generate(big, args.users, args.days, args.events, 5)
         run(big, args.workdir / "large", 0, 0, "rate limit lifted")
+        if args.rebuild:
+            rebuild(args.workdir / "large")
+
+
+def rebuild(workdir: Path) -> None:
+    """`store rebuild` of a collected store: replay time, peak memory, identical or not."""
+    t0 = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", PY, "-m", "auditpack", "store", "rebuild",
+                           "--config", str(workdir / "auditpack.toml")],
+                          cwd=workdir, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode:
+        raise SystemExit(f"store rebuild failed: {done.stderr[-2000:]}")
+    peak = int(done.stderr.strip().splitlines()[-1]) / 1024
+    print(f"[store rebuild] wall {wall:.1f} s, peak RSS {peak:.0f} MiB: {done.stdout.strip()}")
 
 
 if __name__ == "__main__":
