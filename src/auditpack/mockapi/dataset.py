@@ -94,9 +94,8 @@ class Dataset:
                 out.append((_USER_DECODER.decode(line).user, line))
             except msgspec.ValidationError:
                 raise DatasetError(f"{path}: line {number}: expected a JSON object") from None
-            except msgspec.DecodeError:
-                _parse_object(line, path, number)  # the stdlib takes what msgspec may not
-                out.append((orjson.loads(line).get("user"), line))
+            except msgspec.DecodeError:  # the stdlib takes what msgspec may not
+                out.append((_parse_object(line, path, number).get("user"), line))
         return out
 
     def snapshot_at(self, now: datetime) -> DirectorySnapshot:

@@ -74,15 +74,9 @@ class Archive:
 
     def records(self, after_seq: int = 0) -> Iterator[dict[str, Any]]:
         """Index records with `seq` greater than `after_seq`, in order."""
-        if not self.index_path.exists():
-            return
-        with self.index_path.open("rb") as fh:
-            for line in fh:
-                if not line.endswith(b"\n"):
-                    return
-                record: dict[str, Any] = orjson.loads(line)
-                if record["seq"] > after_seq:
-                    yield record
+        for _, _, record in self.records_from(0):
+            if record["seq"] > after_seq:
+                yield record
 
     def records_from(self, offset: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
         """Complete index records from byte `offset` (a line start) on, each with the offsets

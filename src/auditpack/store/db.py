@@ -187,17 +187,11 @@ class Database:
         """One row per response record, all in one statement."""
         if not records:
             return
-        columns = {
-            "seq": [r["seq"] for r in records], "api": [r["api"] for r in records],
-            "endpoint": [r["endpoint"] for r in records], "path": [r["path"] for r in records],
-            "ids": [orjson.dumps(r["ids"]).decode() for r in records],
-            "params": [orjson.dumps(r["params"]).decode() for r in records],
-            "status": [r["status"] for r in records], "sha256": [r["sha256"] for r in records],
-            "size": [r["size"] for r in records],
-            "fetched_at": [r["fetched_at"] for r in records],
-            "request_id": [r["request_id"] for r in records],
-            "run_id": [r["run_id"] for r in records],
-        }
+        columns = {name: [r[name] for r in records] for name in (
+            "seq", "api", "endpoint", "path", "status", "sha256", "size", "fetched_at",
+            "request_id", "run_id")}
+        for name in ("ids", "params"):
+            columns[name] = [orjson.dumps(r[name]).decode() for r in records]
         self.con.execute(
             "INSERT INTO responses SELECT unnest($seq::BIGINT[]), unnest($api::VARCHAR[]), "
             "unnest($endpoint::VARCHAR[]), unnest($path::VARCHAR[]), "
